@@ -1,0 +1,18 @@
+// vecstore._core: the native core's Python module. Glue only: argument conversion, GIL release,
+// Status -> exception. Everything it exposes is re-exported, validated, from vecstore/*.py.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace vecstore {
+namespace py_glue {
+void bind_distance(py::module_& m);
+void bind_search(py::module_& m);
+}  // namespace py_glue
+}  // namespace vecstore
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "vecstore native core (distance kernels, exact search)";
+    vecstore::py_glue::bind_distance(m);
+    vecstore::py_glue::bind_search(m);
+}

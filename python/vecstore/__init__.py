@@ -1,0 +1,49 @@
+"""vecstore: a vector database for Python with Milvus's API and architecture and a C++/SIMD core.
+
+This release provides the native core's low-level API:
+
+- :func:`cdist` — exact distance matrix between two sets of vectors;
+- :func:`knn` — exact k-nearest-neighbour search with an optional allow-set (filter);
+- :func:`simd_level` / :func:`set_simd_level` — which SIMD kernels run (``VECSTORE_SIMD`` env var);
+- :class:`VecstoreError` and its subclasses in :mod:`vecstore.errors`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from vecstore import _core
+from vecstore.compute import cdist, knn, set_simd_level, simd_level
+from vecstore.errors import (
+    Cancelled,
+    CorruptionError,
+    InternalError,
+    InvalidArgument,
+    NotFoundError,
+    StorageError,
+    VecstoreError,
+)
+
+__version__ = "0.1.0"
+
+if os.environ.get("VECSTORE_SIMD"):
+    # Applied at import so that every kernel of the process uses the requested level; an unknown or
+    # unavailable level fails loudly rather than silently running something else.
+    set_simd_level(os.environ["VECSTORE_SIMD"])
+
+__all__ = [
+    "Cancelled",
+    "CorruptionError",
+    "InternalError",
+    "InvalidArgument",
+    "NotFoundError",
+    "StorageError",
+    "VecstoreError",
+    "__version__",
+    "cdist",
+    "knn",
+    "set_simd_level",
+    "simd_level",
+]
+
+del os, _core

@@ -1,0 +1,1 @@
+"""Shared helpers for every role: vector validation, metric names."""

@@ -1,0 +1,153 @@
+"""The low-level compute API: exact distances and k-nearest-neighbour search over numpy arrays.
+
+These functions are thin, validating wrappers over the native core (``vecstore._core``): they check
+every argument first (raising :class:`vecstore.InvalidArgument` with the fix), then hand the arrays
+to C++ without copying; the computation releases the GIL and runs on vecstore's thread pool.
+
+Values are in Milvus's units: ``L2`` is the *squared* Euclidean distance, ``IP`` the inner product,
+``COSINE`` the cosine similarity (0 for an all-zero vector), ``HAMMING`` the number of differing
+bits, ``JACCARD`` the Jaccard distance. ``IP`` and ``COSINE`` rank larger values first, the others
+smaller values first; equal values rank the smaller row id first.
+
+Non-finite inputs: a NaN or infinity in a query, or in a base row the call reads, raises
+:class:`vecstore.InvalidArgument` naming the row. Base rows excluded by ``allow`` are not read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vecstore import _core
+from vecstore.common.vectors import (
+    check_count,
+    check_matrix,
+    normalize_metric,
+    reject_nonfinite,
+)
+from vecstore.errors import InvalidArgument
+
+__all__ = ["cdist", "knn", "simd_level", "set_simd_level"]
+
+
+def _pair(a: object, b: object, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, str]:
+    a_arr, a_kind = check_matrix(a, names[0])
+    b_arr, b_kind = check_matrix(b, names[1])
+    if a_kind != b_kind:
+        raise InvalidArgument(
+            f"{names[0]} holds {a_kind} vectors but {names[1]} holds {b_kind}; "
+            f"convert one, e.g. {names[0]}.astype({names[1]}.dtype)"
+        )
+    if a_arr.shape[1] != b_arr.shape[1]:
+        raise InvalidArgument(
+            f"dimension mismatch: {names[0]} has {a_arr.shape[1]} columns but {names[1]} has "
+            f"{b_arr.shape[1]}; both must have the same vector dimension"
+        )
+    return a_arr, b_arr, a_kind
+
+
+def _check_threads(threads: object) -> int:
+    return check_count(threads, "threads", 0)
+
+
+def _raise_nonfinite(
+    a: np.ndarray, b: np.ndarray, kind: str, names: tuple[str, str], rows: np.ndarray | None
+) -> None:
+    reject_nonfinite(a, kind, names[0])
+    reject_nonfinite(b, kind, names[1], rows)
+    raise InvalidArgument(
+        "a distance overflowed float32 (inputs are finite but too large, e.g. above 1e19); "
+        "scale the vectors down"
+    )
+
+
+def cdist(a: np.ndarray, b: np.ndarray, metric: str = "L2", *, threads: int = 0) -> np.ndarray:
+    """Distance matrix between the rows of ``a`` and ``b``.
+
+    Args:
+        a: (m, dim) vectors; float32, float16, bfloat16, int8, or uint8 packed binary.
+        b: (n, dim) vectors of the same kind and dimension.
+        metric: ``L2``, ``IP``, ``COSINE`` (float/int8) or ``HAMMING``, ``JACCARD`` (binary),
+            case-insensitive.
+        threads: threads to use, 0 for all cores.
+
+    Returns:
+        float32 array of shape (m, n): ``out[i, j] = metric(a[i], b[j])``.
+    """
+    names = ("a", "b")
+    a_arr, b_arr, kind = _pair(a, b, names)
+    m = normalize_metric(metric, kind)
+    t = _check_threads(threads)
+    reject_nonfinite(a_arr, kind, "a")
+    out, nonfinite = _core.cdist(a_arr, b_arr, kind, m, t)
+    if nonfinite:
+        _raise_nonfinite(a_arr, b_arr, kind, names, None)
+    return out
+
+
+def knn(
+    queries: np.ndarray,
+    base: np.ndarray,
+    k: int,
+    metric: str = "L2",
+    allow: np.ndarray | None = None,
+    threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of each query among the rows of ``base``.
+
+    Args:
+        queries: (m, dim) query vectors.
+        base: (n, dim) vectors of the same kind and dimension; read in place, never copied.
+        k: neighbours per query, 1 <= k <= n.
+        metric: as for :func:`cdist`.
+        allow: optional boolean array of shape (n,): only rows where it is True are candidates
+            (the filter hook). Rows where it is False are never returned and never read.
+        threads: threads to use, 0 for all cores.
+
+    Returns:
+        ``(ids, distances)``: int64 and float32 arrays of shape (m, k), best first. Equal distances
+        list the smaller id first. If fewer than k rows are allowed, the remaining slots hold id
+        -1 and distance +inf (L2, HAMMING, JACCARD) or -inf (IP, COSINE).
+    """
+    names = ("queries", "base")
+    q_arr, b_arr, kind = _pair(queries, base, names)
+    m = normalize_metric(metric, kind)
+    n = b_arr.shape[0]
+    if n == 0:
+        raise InvalidArgument("base has no rows; k-NN needs at least k rows to search")
+    kk = check_count(k, "k", 1, n)
+    t = _check_threads(threads)
+    packed = None
+    allowed_rows = None
+    if allow is not None:
+        if not isinstance(allow, np.ndarray) or allow.dtype != np.bool_ or allow.shape != (n,):
+            got = (
+                f"{allow.dtype} array of shape {allow.shape}"
+                if isinstance(allow, np.ndarray)
+                else type(allow).__name__
+            )
+            raise InvalidArgument(
+                f"allow must be a boolean numpy array of shape ({n},) (one flag per base row), "
+                f"got {got}; build it with e.g. np.zeros({n}, dtype=bool)"
+            )
+        packed = np.packbits(allow, bitorder="little")
+    reject_nonfinite(q_arr, kind, "queries")
+    ids, dist, nonfinite = _core.knn(q_arr, b_arr, kind, m, kk, packed, t)
+    if nonfinite:
+        if allow is not None:
+            allowed_rows = np.flatnonzero(allow)
+        _raise_nonfinite(q_arr, b_arr, kind, names, allowed_rows)
+    return ids, dist
+
+
+def simd_level() -> str:
+    """The SIMD level the kernels use: ``serial``, ``avx2``, ``avx512`` or ``neon``."""
+    return _core.simd_level()
+
+
+def set_simd_level(level: str) -> None:
+    """Switches every kernel of this process to ``level`` (one of
+    ``vecstore._core.available_simd_levels()``); the ``VECSTORE_SIMD`` environment variable does
+    the same at import."""
+    if not isinstance(level, str):
+        raise InvalidArgument(f"level must be a string such as 'avx2', got {type(level).__name__}")
+    _core.set_simd_level(level.lower())
