@@ -118,8 +118,7 @@ template <class L>
 void dot_norm_one(const void* a, const void* b, size_t dim, float* dot, float* bb) {
     float32x4_t d0_f32x4 = vdupq_n_f32(0.0f), d1_f32x4 = d0_f32x4, d2_f32x4 = d0_f32x4,
                 d3_f32x4 = d0_f32x4;
-    float32x4_t n0_f32x4 = d0_f32x4, n1_f32x4 = d0_f32x4, n2_f32x4 = d0_f32x4,
-                n3_f32x4 = d0_f32x4;
+    float32x4_t n0_f32x4 = d0_f32x4, n1_f32x4 = d0_f32x4, n2_f32x4 = d0_f32x4, n3_f32x4 = d0_f32x4;
     size_t k = 0;
     for (; k + 16 <= dim; k += 16) {
         float32x4_t a0, a1, a2, a3, b0, b1, b2, b3;
@@ -175,7 +174,7 @@ void cos_many(const void* q, const void* x, size_t n, size_t stride, size_t dim,
     }
 }
 
-// ---- int8 ----------------------------------------------------------------------------------------
+// ---- int8 ---------------------------------------------------------------------------------------
 // Exact in int32 like the serial code. A product of two int8 fits int16 (|-128 * -128| = 2^14), so
 // products are formed with SMULL and pairwise-added into int32 (SADALP). A difference needs 9 bits
 // and its square 17, so differences are widened to int16 first and squared with SMLAL into int32.
@@ -188,7 +187,9 @@ inline int32_t dot_i8(const int8_t* a, const int8_t* b, size_t dim) {
         s0_s32x4 = vpadalq_s16(s0_s32x4, vmull_s8(vget_low_s8(a_s8x16), vget_low_s8(b_s8x16)));
         s1_s32x4 = vpadalq_s16(s1_s32x4, vmull_high_s8(a_s8x16, b_s8x16));
     }
-    for (; k + 8 <= dim; k += 8) s0_s32x4 = vpadalq_s16(s0_s32x4, vmull_s8(vld1_s8(a + k), vld1_s8(b + k)));
+    for (; k + 8 <= dim; k += 8) {
+        s0_s32x4 = vpadalq_s16(s0_s32x4, vmull_s8(vld1_s8(a + k), vld1_s8(b + k)));
+    }
     int32_t sum = vaddvq_s32(vaddq_s32(s0_s32x4, s1_s32x4));
     for (; k < dim; ++k) sum += a[k] * b[k];
     return sum;
@@ -243,7 +244,7 @@ inline void dot_norm_i8(const int8_t* a, const int8_t* b, size_t dim, int32_t* d
     *bb = norm_sum;
 }
 
-// ---- binary --------------------------------------------------------------------------------------
+// ---- binary -------------------------------------------------------------------------------------
 // CNT gives per-byte counts (<= 8); UADALP folds them into uint16 lanes, which gain at most 16 per
 // 16-byte step, so they are flushed into uint32 every kBlockSteps steps, well before 65535.
 constexpr size_t kBlockSteps = 2048;
@@ -306,6 +307,7 @@ void bits_many(const void* q, const void* x, size_t n, size_t stride, size_t dim
 
 }  // namespace
 
+// clang-format off
 void l2sq_f32_neon(const void* q, const void* x, size_t n, size_t s, size_t d, float* o) { l2_many<F32>(q, x, n, s, d, o); }
 void ip_f32_neon(const void* q, const void* x, size_t n, size_t s, size_t d, float* o) { ip_many<F32>(q, x, n, s, d, o); }
 void cos_f32_neon(const void* q, const void* x, size_t n, size_t s, size_t d, float* o) { cos_many<F32>(q, x, n, s, d, o); }
@@ -317,6 +319,7 @@ void ip_bf16_neon(const void* q, const void* x, size_t n, size_t s, size_t d, fl
 void cos_bf16_neon(const void* q, const void* x, size_t n, size_t s, size_t d, float* o) { cos_many<BF16>(q, x, n, s, d, o); }
 void hamming_b1_neon(const void* q, const void* x, size_t n, size_t s, size_t d, float* o) { bits_many<false>(q, x, n, s, d, o); }
 void jaccard_b1_neon(const void* q, const void* x, size_t n, size_t s, size_t d, float* o) { bits_many<true>(q, x, n, s, d, o); }
+// clang-format on
 
 void l2sq_i8_neon(const void* q, const void* x, size_t n, size_t stride, size_t dim, float* out) {
     const int8_t* a = static_cast<const int8_t*>(q);
@@ -399,27 +402,27 @@ void dot_tile_f32_neon(const float* q, size_t ldq, size_t mr, const float* panel
         for (size_t j = 0; j < 4; ++j) acc[i][j] = vdupq_n_f32(0.0f);
     }
 
-#define VS_NEON_TILE_STEP(lane)                                                  \
-    do {                                                                          \
-        const float* p = panel + (k + lane) * nr;                                 \
-        const float32x4_t b0 = vld1q_f32(p), b1 = vld1q_f32(p + 4);               \
-        const float32x4_t b2 = vld1q_f32(p + 8), b3 = vld1q_f32(p + 12);          \
-        acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0_f32x4, lane);               \
-        acc[0][1] = vfmaq_laneq_f32(acc[0][1], b1, a0_f32x4, lane);               \
-        acc[0][2] = vfmaq_laneq_f32(acc[0][2], b2, a0_f32x4, lane);               \
-        acc[0][3] = vfmaq_laneq_f32(acc[0][3], b3, a0_f32x4, lane);               \
-        acc[1][0] = vfmaq_laneq_f32(acc[1][0], b0, a1_f32x4, lane);               \
-        acc[1][1] = vfmaq_laneq_f32(acc[1][1], b1, a1_f32x4, lane);               \
-        acc[1][2] = vfmaq_laneq_f32(acc[1][2], b2, a1_f32x4, lane);               \
-        acc[1][3] = vfmaq_laneq_f32(acc[1][3], b3, a1_f32x4, lane);               \
-        acc[2][0] = vfmaq_laneq_f32(acc[2][0], b0, a2_f32x4, lane);               \
-        acc[2][1] = vfmaq_laneq_f32(acc[2][1], b1, a2_f32x4, lane);               \
-        acc[2][2] = vfmaq_laneq_f32(acc[2][2], b2, a2_f32x4, lane);               \
-        acc[2][3] = vfmaq_laneq_f32(acc[2][3], b3, a2_f32x4, lane);               \
-        acc[3][0] = vfmaq_laneq_f32(acc[3][0], b0, a3_f32x4, lane);               \
-        acc[3][1] = vfmaq_laneq_f32(acc[3][1], b1, a3_f32x4, lane);               \
-        acc[3][2] = vfmaq_laneq_f32(acc[3][2], b2, a3_f32x4, lane);               \
-        acc[3][3] = vfmaq_laneq_f32(acc[3][3], b3, a3_f32x4, lane);               \
+#define VS_NEON_TILE_STEP(lane)                                          \
+    do {                                                                 \
+        const float* p = panel + (k + lane) * nr;                        \
+        const float32x4_t b0 = vld1q_f32(p), b1 = vld1q_f32(p + 4);      \
+        const float32x4_t b2 = vld1q_f32(p + 8), b3 = vld1q_f32(p + 12); \
+        acc[0][0] = vfmaq_laneq_f32(acc[0][0], b0, a0_f32x4, lane);      \
+        acc[0][1] = vfmaq_laneq_f32(acc[0][1], b1, a0_f32x4, lane);      \
+        acc[0][2] = vfmaq_laneq_f32(acc[0][2], b2, a0_f32x4, lane);      \
+        acc[0][3] = vfmaq_laneq_f32(acc[0][3], b3, a0_f32x4, lane);      \
+        acc[1][0] = vfmaq_laneq_f32(acc[1][0], b0, a1_f32x4, lane);      \
+        acc[1][1] = vfmaq_laneq_f32(acc[1][1], b1, a1_f32x4, lane);      \
+        acc[1][2] = vfmaq_laneq_f32(acc[1][2], b2, a1_f32x4, lane);      \
+        acc[1][3] = vfmaq_laneq_f32(acc[1][3], b3, a1_f32x4, lane);      \
+        acc[2][0] = vfmaq_laneq_f32(acc[2][0], b0, a2_f32x4, lane);      \
+        acc[2][1] = vfmaq_laneq_f32(acc[2][1], b1, a2_f32x4, lane);      \
+        acc[2][2] = vfmaq_laneq_f32(acc[2][2], b2, a2_f32x4, lane);      \
+        acc[2][3] = vfmaq_laneq_f32(acc[2][3], b3, a2_f32x4, lane);      \
+        acc[3][0] = vfmaq_laneq_f32(acc[3][0], b0, a3_f32x4, lane);      \
+        acc[3][1] = vfmaq_laneq_f32(acc[3][1], b1, a3_f32x4, lane);      \
+        acc[3][2] = vfmaq_laneq_f32(acc[3][2], b2, a3_f32x4, lane);      \
+        acc[3][3] = vfmaq_laneq_f32(acc[3][3], b3, a3_f32x4, lane);      \
     } while (0)
 
     size_t k = 0;

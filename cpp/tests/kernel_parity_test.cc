@@ -3,20 +3,21 @@
 // the table (ManyFn per valid dtype/metric pair, to_f32, dot_tile).
 //
 // What is checked
-//   - ManyFn results over dims 1..17, 31-33, 63-65, 127-129, 768, 1536 (binary: 8..2048 bits and one
-//     row past 32 KiB), rows with stride > row size and start addresses off the vector alignment.
-//     Integer results (int8 L2/IP/COSINE, HAMMING, JACCARD) must match exactly; float results within
-//     a bound scaled by dim and by the sum of absolute terms (the worst-case error of a length-dim
-//     float32 sum, for both sides).
-//   - No kernel reads past its data: each buffer ends at a PROT_NONE page (a fault is reported as a
-//     failure, not a crash), and the bytes between rows are 0xFF (NaN for f16/bf16/f32), so reading
-//     into the gap changes a result.
+//   - ManyFn results over dims 1..17, 31-33, 63-65, 127-129, 768, 1536 (binary: 8..2048 bits and
+//     one row past 32 KiB), rows with stride > row size and start addresses off the vector
+//     alignment. Integer results (int8 L2/IP/COSINE, HAMMING, JACCARD) must match exactly; float
+//     results within a bound scaled by dim and by the sum of absolute terms (the worst-case error
+//     of a length-dim float32 sum, for both sides).
+//   - No kernel reads past its data: each buffer ends at a PROT_NONE page (a fault is reported as
+//     a failure, not a crash), and the bytes between rows are 0xFF (NaN for f16/bf16/f32), so
+//     reading into the gap changes a result.
 //   - Kernels write exactly n outputs / dim floats / the mr x nr tile, and n == 0 reads no rows.
-//   - Special values: zero vectors give cosine 0 and Jaccard 0; a NaN or inf anywhere in a row (or in
-//     the query) gives a non-finite output; int8 extremes (-128, 127) stay exact; f16 and bf16
+//   - Special values: zero vectors give cosine 0 and Jaccard 0; a NaN or inf anywhere in a row (or
+//     in the query) gives a non-finite output; int8 extremes (-128, 127) stay exact; f16 and bf16
 //     to_f32 are checked on all 65536 bit patterns.
-//   - dot_tile: every mr from 1 to max_mr, and the position of a row in the tile, give bit-identical
-//     results (the accumulation-order contract in distance.h); accumulate adds onto c.
+//   - dot_tile against serial (panel repacked to serial's width), with accumulate on and off;
+//     every mr from 1 to max_mr and every row position in the tile give bit-identical results
+//     (the accumulation-order contract in distance.h); q is not read past row mr - 1.
 //
 // Usage: kernel_parity_test [--require=LEVEL ...]   (fails if LEVEL is not available)
 // VECSTORE_SEED overrides the seed. The last line of output is "N passed, N failed"; the exit
@@ -47,7 +48,7 @@ constexpr double kUnitRoundoff = 1.0 / 16777216.0;  // 2^-24, float32
 constexpr size_t kRows = 7;
 constexpr int kMaxPrintedFailures = 60;
 
-// ---- reporting -----------------------------------------------------------------------------------
+// ---- reporting ----------------------------------------------------------------------------------
 
 int g_passed = 0;
 int g_failed = 0;
@@ -70,7 +71,7 @@ void check(bool ok, const char* fmt, ...) {
     }
 }
 
-// ---- guarded memory ------------------------------------------------------------------------------
+// ---- guarded memory -----------------------------------------------------------------------------
 
 sigjmp_buf g_fault_jump;
 volatile sig_atomic_t g_fault_armed = 0;
@@ -90,16 +91,22 @@ void install_fault_handlers() {
     sigaction(SIGBUS, &sa, nullptr);
 }
 
-// Runs f(); returns false if it touched a guard page.
+// Runs f(); returns false if it touched a guard page (or faulted otherwise). Nests: an outer
+// guard is restored on the way out.
 template <class F>
 bool run_guarded(F&& f) {
+    sigjmp_buf outer;
+    std::memcpy(&outer, &g_fault_jump, sizeof(outer));
+    const sig_atomic_t outer_armed = g_fault_armed;
     if (sigsetjmp(g_fault_jump, 1) != 0) {
-        g_fault_armed = 0;
+        std::memcpy(&g_fault_jump, &outer, sizeof(outer));
+        g_fault_armed = outer_armed;
         return false;
     }
     g_fault_armed = 1;
     f();
-    g_fault_armed = 0;
+    std::memcpy(&g_fault_jump, &outer, sizeof(outer));
+    g_fault_armed = outer_armed;
     return true;
 }
 
@@ -148,7 +155,7 @@ unsigned char* place(const Region& r, size_t total, Layout layout, size_t misali
 
 const char* layout_name(Layout l) { return l == Layout::kAtGuard ? "at-guard" : "misaligned"; }
 
-// ---- data ----------------------------------------------------------------------------------------
+// ---- data ---------------------------------------------------------------------------------------
 
 const char* dtype_name(DType t) {
     switch (t) {
@@ -205,16 +212,18 @@ void fill_random(DType t, unsigned char* p, size_t dim, std::mt19937& rng) {
             for (size_t k = 0; k < dim; ++k) {
                 const uint32_t r = static_cast<uint32_t>(bits(rng));
                 const uint32_t exp = 10 + r % 11;  // 2^-5 .. 2^5
-                put_u16(p, k, static_cast<uint16_t>((r & 0x8000u) | (exp << 10) |
-                                                    (static_cast<uint32_t>(bits(rng)) & 0x3ffu)));
+                put_u16(p, k,
+                        static_cast<uint16_t>((r & 0x8000u) | (exp << 10) |
+                                              (static_cast<uint32_t>(bits(rng)) & 0x3ffu)));
             }
             break;
         case DType::kBFloat16:
             for (size_t k = 0; k < dim; ++k) {
                 const uint32_t r = static_cast<uint32_t>(bits(rng));
                 const uint32_t exp = 117 + r % 21;  // 2^-10 .. 2^10
-                put_u16(p, k, static_cast<uint16_t>((r & 0x8000u) | (exp << 7) |
-                                                    (static_cast<uint32_t>(bits(rng)) & 0x7fu)));
+                put_u16(p, k,
+                        static_cast<uint16_t>((r & 0x8000u) | (exp << 7) |
+                                              (static_cast<uint32_t>(bits(rng)) & 0x7fu)));
             }
             break;
         case DType::kInt8: {
@@ -274,7 +283,7 @@ bool close_float(float got, float want, double tol) {
 
 bool exact_metric(DType t) { return t == DType::kInt8 || t == DType::kBinary; }
 
-// ---- ManyFn --------------------------------------------------------------------------------------
+// ---- ManyFn -------------------------------------------------------------------------------------
 
 struct Case {
     DType dtype;
@@ -291,21 +300,21 @@ std::vector<Case> valid_cases(const KernelTable& serial, const KernelTable& t, c
             check(t.many[d][m] != nullptr, "%s: many[%s][%s] is null", level,
                   dtype_name(static_cast<DType>(d)), metric_name(static_cast<Metric>(m)));
             if (t.many[d][m] == nullptr) continue;
-            cases.push_back({static_cast<DType>(d), static_cast<Metric>(m), serial.many[d][m],
-                             t.many[d][m]});
+            cases.push_back(
+                {static_cast<DType>(d), static_cast<Metric>(m), serial.many[d][m], t.many[d][m]});
         }
     }
     return cases;
 }
 
-// Query and kRows rows in guarded regions, rows stride_bytes apart with 0xFF gaps.
+// A query and n rows in guarded regions, rows `stride` bytes apart with 0xFF gaps between them.
 struct Inputs {
-    Inputs(DType t, size_t dim_, size_t n_, Layout layout)
+    Inputs(DType t, size_t dim_elems, size_t rows, Layout layout)
         : dtype(t),
-          dim(dim_),
-          n(n_),
-          rb(row_bytes(t, dim_)),
-          stride(rb + (t == DType::kBinary ? 1 : element_bytes(t)) * (1 + dim_ % 3)),
+          dim(dim_elems),
+          n(rows),
+          rb(row_bytes(t, dim_elems)),
+          stride(rb + (t == DType::kBinary ? 1 : element_bytes(t)) * (1 + dim_elems % 3)),
           misalign(t == DType::kBinary ? 1 : element_bytes(t)),
           q_region(rb + kSlack),
           x_region(total() + kSlack),
@@ -392,22 +401,21 @@ void test_many_random(const char* level, const std::vector<Case>& cases, std::mt
         Inputs in(c.dtype, c.dtype == DType::kBinary ? 64 : 16, 1, Layout::kAtGuard);
         in.randomize(rng);
         float out = -1.0f;
-        const bool no_fault = run_guarded([&] {
-            c.fn(in.q, in.x_region.end(), 0, in.stride, in.dim, &out);
-        });
+        const bool no_fault =
+            run_guarded([&] { c.fn(in.q, in.x_region.end(), 0, in.stride, in.dim, &out); });
         check(no_fault && out == -1.0f, "%s %s_%s n=0: %s", level, metric_name(c.metric),
               dtype_name(c.dtype), no_fault ? "wrote an output" : "read a row (fault)");
     }
 }
 
-// ---- special values ------------------------------------------------------------------------------
+// ---- special values -----------------------------------------------------------------------------
 
 void test_zero_vectors(const char* level, const std::vector<Case>& cases, std::mt19937& rng) {
     for (const Case& c : cases) {
         if (c.metric != Metric::kCosine && c.metric != Metric::kJaccard) continue;
-        const std::vector<size_t> dims =
-            c.dtype == DType::kBinary ? std::vector<size_t>{8, 64, 136, 1024}
-                                      : std::vector<size_t>{1, 7, 16, 33, 768};
+        const std::vector<size_t> dims = c.dtype == DType::kBinary
+                                             ? std::vector<size_t>{8, 64, 136, 1024}
+                                             : std::vector<size_t>{1, 7, 16, 33, 768};
         for (size_t dim : dims) {
             Inputs in(c.dtype, dim, kRows, Layout::kAtGuard);
             in.randomize(rng);
@@ -431,8 +439,7 @@ void test_zero_vectors(const char* level, const std::vector<Case>& cases, std::m
             c.fn(in.q, in.x, kRows, in.stride, dim, got.data());
             if (c.metric == Metric::kCosine) {
                 check(got[3] == 0.0f, "%s %s_%s dim=%zu zero row: got %g, want 0", level,
-                      metric_name(c.metric), dtype_name(c.dtype), dim,
-                      static_cast<double>(got[3]));
+                      metric_name(c.metric), dtype_name(c.dtype), dim, static_cast<double>(got[3]));
             }
         }
     }
@@ -484,9 +491,9 @@ void test_int8_extremes(const char* level, const std::vector<Case>& cases) {
         if (c.dtype != DType::kInt8) continue;
         for (size_t dim : {1, 15, 16, 17, 768, 1536, 32768}) {
             Inputs in(DType::kInt8, dim, 4, Layout::kMisaligned);
-            std::memset(in.q, 0x80, dim);          // -128
-            std::memset(in.row(0), 0x80, dim);     // -128
-            std::memset(in.row(1), 0x7f, dim);     // 127
+            std::memset(in.q, 0x80, dim);       // -128
+            std::memset(in.row(0), 0x80, dim);  // -128
+            std::memset(in.row(1), 0x7f, dim);  // 127
             for (size_t k = 0; k < dim; ++k) {
                 in.row(2)[k] = k % 2 ? 0x80 : 0x7f;
                 in.row(3)[k] = k % 3 ? 0x81 : 0x00;
@@ -495,17 +502,20 @@ void test_int8_extremes(const char* level, const std::vector<Case>& cases) {
             c.ref(in.q, in.x, 4, in.stride, dim, want.data());
             c.fn(in.q, in.x, 4, in.stride, dim, got.data());
             for (size_t i = 0; i < 4; ++i) {
-                check(same_float(got[i], want[i]), "%s %s_i8 dim=%zu extremes row %zu: got %.9g want %.9g",
-                      level, metric_name(c.metric), dim, i, static_cast<double>(got[i]),
+                check(same_float(got[i], want[i]),
+                      "%s %s_i8 dim=%zu extremes row %zu: got %.9g want %.9g", level,
+                      metric_name(c.metric), dim, i, static_cast<double>(got[i]),
                       static_cast<double>(want[i]));
             }
             if (c.metric == Metric::kIP) {
-                check(got[0] == 16384.0f * static_cast<float>(dim), "%s ip_i8 dim=%zu: -128*-128 sum %.9g",
-                      level, dim, static_cast<double>(got[0]));
+                check(got[0] == 16384.0f * static_cast<float>(dim),
+                      "%s ip_i8 dim=%zu: -128*-128 sum %.9g", level, dim,
+                      static_cast<double>(got[0]));
             }
             if (c.metric == Metric::kL2) {
-                check(got[1] == 65025.0f * static_cast<float>(dim), "%s l2_i8 dim=%zu: (-128-127)^2 sum %.9g",
-                      level, dim, static_cast<double>(got[1]));
+                check(got[1] == 65025.0f * static_cast<float>(dim),
+                      "%s l2_i8 dim=%zu: (-128-127)^2 sum %.9g", level, dim,
+                      static_cast<double>(got[1]));
             }
         }
     }
@@ -532,7 +542,7 @@ void test_binary_extremes(const char* level, const std::vector<Case>& cases) {
     }
 }
 
-// ---- to_f32 --------------------------------------------------------------------------------------
+// ---- to_f32 -------------------------------------------------------------------------------------
 
 void compare_to_f32(const char* level, DType t, ToF32Fn ref, ToF32Fn fn, const unsigned char* src,
                     size_t dim, const char* what) {
@@ -540,14 +550,14 @@ void compare_to_f32(const char* level, DType t, ToF32Fn ref, ToF32Fn fn, const u
     std::vector<float> want(dim), got(dim + 4, kSentinel);
     ref(src, dim, want.data());
     const bool no_fault = run_guarded([&] { fn(src, dim, got.data()); });
-    check(no_fault, "%s to_f32_%s dim=%zu %s: read past the end (fault)", level, dtype_name(t),
-          dim, what);
+    check(no_fault, "%s to_f32_%s dim=%zu %s: read past the end (fault)", level, dtype_name(t), dim,
+          what);
     if (!no_fault) return;
     size_t bad = 0, first_bad = 0;
     for (size_t k = 0; k < dim; ++k) {
         // Bit-identical except that a NaN's payload may be quietened by hardware conversion.
-        const bool ok = std::isnan(want[k]) ? std::isnan(got[k])
-                                            : f32_to_bits(got[k]) == f32_to_bits(want[k]);
+        const bool ok =
+            std::isnan(want[k]) ? std::isnan(got[k]) : f32_to_bits(got[k]) == f32_to_bits(want[k]);
         if (!ok && bad++ == 0) first_bad = k;
     }
     check(bad == 0, "%s to_f32_%s dim=%zu %s: %zu mismatches, first [%zu] got %.9g want %.9g",
@@ -590,7 +600,7 @@ void test_to_f32(const char* level, const KernelTable& serial, const KernelTable
     }
 }
 
-// ---- dot_tile ------------------------------------------------------------------------------------
+// ---- dot_tile -----------------------------------------------------------------------------------
 
 // Serial reference for an mr x nr tile: the nr-wide panel is repacked into serial-width panels.
 void serial_tile(const KernelTable& serial, const float* q, size_t ldq, size_t mr,
@@ -603,8 +613,7 @@ void serial_tile(const KernelTable& serial, const float* q, size_t ldq, size_t m
         }
         for (size_t i0 = 0; i0 < mr; i0 += serial.max_mr) {
             const size_t rows = mr - i0 < serial.max_mr ? mr - i0 : serial.max_mr;
-            serial.dot_tile(q + i0 * ldq, ldq, rows, sub.data(), kc, c + i0 * ldc + j0, ldc,
-                            false);
+            serial.dot_tile(q + i0 * ldq, ldq, rows, sub.data(), kc, c + i0 * ldc + j0, ldc, false);
         }
     }
 }
@@ -656,10 +665,11 @@ void test_dot_tile(const char* level, const KernelTable& serial, const KernelTab
                     }
                     double abs_terms = 0.0;
                     for (size_t k = 0; k < kc; ++k) {
-                        abs_terms += std::fabs(static_cast<double>(q_full[i * ldq + k]) *
-                                               panel[k * nr + j]);
+                        abs_terms +=
+                            std::fabs(static_cast<double>(q_full[i * ldq + k]) * panel[k * nr + j]);
                     }
-                    const double tol = 2.0 * (kc + 16.0) * kUnitRoundoff * abs_terms + 1e-30;
+                    const double tol =
+                        2.0 * (static_cast<double>(kc) + 16.0) * kUnitRoundoff * abs_terms + 1e-30;
                     if (!close_float(got, want[i * ldc + j], tol)) ++bad;
                     if (f32_to_bits(got) != f32_to_bits(full[i * ldc + j])) ++order_bad;
                 }
@@ -667,10 +677,10 @@ void test_dot_tile(const char* level, const KernelTable& serial, const KernelTab
             check(bad == 0, "%s dot_tile kc=%zu mr=%zu: %zu cells differ from serial", level, kc,
                   mr, bad);
             check(order_bad == 0,
-                  "%s dot_tile kc=%zu mr=%zu: %zu cells not bit-identical to mr=%zu", level, kc,
-                  mr, order_bad, mr_max);
-            check(outside_bad == 0, "%s dot_tile kc=%zu mr=%zu: %zu writes outside the tile",
-                  level, kc, mr, outside_bad);
+                  "%s dot_tile kc=%zu mr=%zu: %zu cells not bit-identical to mr=%zu", level, kc, mr,
+                  order_bad, mr_max);
+            check(outside_bad == 0, "%s dot_tile kc=%zu mr=%zu: %zu writes outside the tile", level,
+                  kc, mr, outside_bad);
 
             // accumulate == true adds the same sums onto c.
             std::vector<float> acc((mr_max + 1) * ldc, kSentinel);
@@ -686,15 +696,14 @@ void test_dot_tile(const char* level, const KernelTable& serial, const KernelTab
                         if (got != kSentinel) ++acc_bad;
                         continue;
                     }
-                    const double expect =
-                        static_cast<double>(c_init[i * ldc + j]) + c[i * ldc + j];
+                    const double expect = static_cast<double>(c_init[i * ldc + j]) + c[i * ldc + j];
                     const double tol = 4.0 * kUnitRoundoff *
                                        (std::fabs(c_init[i * ldc + j]) + std::fabs(c[i * ldc + j]));
                     if (std::fabs(got - expect) > tol) ++acc_bad;
                 }
             }
-            check(acc_bad == 0, "%s dot_tile kc=%zu mr=%zu accumulate: %zu cells wrong", level,
-                  kc, mr, acc_bad);
+            check(acc_bad == 0, "%s dot_tile kc=%zu mr=%zu accumulate: %zu cells wrong", level, kc,
+                  mr, acc_bad);
         }
 
         // The same q row at another position in the tile gives the same bits.
@@ -708,13 +717,13 @@ void test_dot_tile(const char* level, const KernelTable& serial, const KernelTab
                     if (f32_to_bits(c[i * ldc + j]) != f32_to_bits(full[(i + 1) * ldc + j])) ++bad;
                 }
             }
-            check(bad == 0, "%s dot_tile kc=%zu: %zu cells change when rows shift up by one",
-                  level, kc, bad);
+            check(bad == 0, "%s dot_tile kc=%zu: %zu cells change when rows shift up by one", level,
+                  kc, bad);
         }
     }
 }
 
-// ---- driver --------------------------------------------------------------------------------------
+// ---- driver -------------------------------------------------------------------------------------
 
 void test_level(SimdLevel level, std::mt19937& rng) {
     const KernelTable* serial = table_for(SimdLevel::kSerial);
@@ -723,21 +732,27 @@ void test_level(SimdLevel level, std::mt19937& rng) {
     const int failed_before = g_failed, passed_before = g_passed;
     check(t->level == level, "%s: table reports level %s", name, level_name(t->level));
     const std::vector<Case> cases = valid_cases(*serial, *t, name);
-    test_many_random(name, cases, rng);
-    test_zero_vectors(name, cases, rng);
-    test_non_finite(name, cases, rng);
-    test_int8_extremes(name, cases);
-    test_binary_extremes(name, cases);
-    test_to_f32(name, *serial, *t, rng);
-    test_dot_tile(name, *serial, *t, rng);
+    // A fault outside the calls that check for one ends that section, not the whole run.
+    const auto section = [&](const char* what, auto&& body) {
+        check(run_guarded(body), "%s: fault (out-of-bounds access) in %s tests", name, what);
+    };
+    section("random ManyFn", [&] { test_many_random(name, cases, rng); });
+    section("zero-vector", [&] { test_zero_vectors(name, cases, rng); });
+    section("non-finite", [&] { test_non_finite(name, cases, rng); });
+    section("int8 extremes", [&] { test_int8_extremes(name, cases); });
+    section("binary extremes", [&] { test_binary_extremes(name, cases); });
+    section("to_f32", [&] { test_to_f32(name, *serial, *t, rng); });
+    section("dot_tile", [&] { test_dot_tile(name, *serial, *t, rng); });
     std::printf("%s: %d passed, %d failed (features: %s)\n", name, g_passed - passed_before,
                 g_failed - failed_before, t->features[0] ? t->features : "none");
 }
 
 int run(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // keep output whole if a kernel crashes the run
     install_fault_handlers();
     uint32_t seed = 20240611;
-    if (const char* env = std::getenv("VECSTORE_SEED")) seed = static_cast<uint32_t>(std::strtoul(env, nullptr, 10));
+    if (const char* env = std::getenv("VECSTORE_SEED"))
+        seed = static_cast<uint32_t>(std::strtoul(env, nullptr, 10));
     std::printf("kernel_parity_test: seed %u, best level %s\n", seed, level_name(best_level()));
 
     std::vector<std::string> required;

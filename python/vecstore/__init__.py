@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from vecstore import _core
+from vecstore import _core  # noqa: F401  (vecstore._core: levels, CPU features)
 from vecstore.compute import cdist, knn, set_simd_level, simd_level
 from vecstore.errors import (
     Cancelled,
@@ -46,4 +46,4 @@ __all__ = [
     "simd_level",
 ]
 
-del os, _core
+del os
