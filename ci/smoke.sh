@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Smoke checks that keep the main job and the benchmarks from rotting; timing is never asserted.
+# Expects vecstore installed in the active Python environment. Runnable locally from the repo root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m vecstore info
+python3 -m vecstore demo --n 20000 --queries 200
+
+python3 -m pip install --quiet ".[bench]"
+VECSTORE_BENCH_SCALE=0.01 python3 -m pytest bench/ --benchmark-disable -q
