@@ -13,6 +13,8 @@
 //   HAMMING  number of differing bits                             smaller is closer
 //   JACCARD  1 - |a & b| / |a | b|; 0 when both are all zeros      smaller is closer
 // float16, bfloat16 and int8 inputs are widened and accumulated in float32 (int8 in int32, exact).
+// One documented exception: on CPUs with AVX512_BF16, IP over bfloat16 uses vdpbf16ps, which treats
+// bfloat16 subnormals (|x| < 1.2e-38) as zero.
 //
 // Kernels never fail and never allocate. They read exactly n rows of dim elements and write n floats.
 // Non-finite inputs give non-finite outputs (callers detect them on the output side).
