@@ -188,3 +188,26 @@ def test_search_works_in_a_forked_child(rng):
     got = os.read(read_fd, 1)
     os.waitpid(pid, 0)
     assert got == b"\x01"
+
+
+def test_large_batches_are_chunked_without_changing_results(rng, monkeypatch):
+    from vecstore import compute
+
+    base = random_vectors(rng, "float32", 3000, 40)
+    queries = random_vectors(rng, "float32", 101, 40)
+    whole = vecstore.knn(queries, base, 6)
+    whole_d = vecstore.cdist(queries, base, "IP")
+    monkeypatch.setattr(compute, "QUERY_CHUNK", 16)
+    assert all(8 <= c.stop - c.start <= 16 for c in compute._chunks(101))
+    chunked = vecstore.knn(queries, base, 6)
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    np.testing.assert_array_equal(whole[1], chunked[1])
+    np.testing.assert_array_equal(whole_d, vecstore.cdist(queries, base, "IP"))
+
+
+def test_empty_inputs(rng):
+    base = random_vectors(rng, "float32", 10, 8)
+    ids, dist = vecstore.knn(base[:0], base, 3)
+    assert ids.shape == dist.shape == (0, 3)
+    assert vecstore.cdist(base, base[:0]).shape == (10, 0)
+    assert vecstore.cdist(base[:0], base).shape == (0, 10)
