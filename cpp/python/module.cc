@@ -8,11 +8,15 @@ namespace vecstore {
 namespace py_glue {
 void bind_distance(py::module_& m);
 void bind_search(py::module_& m);
+void bind_checksum(py::module_& m);
+void bind_wal(py::module_& m);
 }  // namespace py_glue
 }  // namespace vecstore
 
 PYBIND11_MODULE(_core, m) {
-    m.doc() = "vecstore native core (distance kernels, exact search)";
+    m.doc() = "vecstore native core (distance kernels, exact search, checksums, WAL)";
     vecstore::py_glue::bind_distance(m);
     vecstore::py_glue::bind_search(m);
+    vecstore::py_glue::bind_checksum(m);
+    vecstore::py_glue::bind_wal(m);
 }
