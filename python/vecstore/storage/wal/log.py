@@ -193,6 +193,7 @@ class Wal:
             skipped=reader.skipped,
         )
         if reader.dropped_bytes:
+            failpoints.hit("wal.recover")
             log.warning("WAL %s: dropped a torn tail of %d bytes at offset %d (an unacknowledged "
                         "write interrupted by a crash)", path, reader.dropped_bytes,
                         reader.append_offset)

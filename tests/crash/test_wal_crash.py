@@ -1,0 +1,155 @@
+"""Crash harness: a writer child is SIGKILLed at random moments and at every failpoint (including
+during recovery); after each kill the parent checks that every acknowledged batch is present
+exactly once with identical bytes and that every visible record is a whole batch.
+
+The quick variant runs in the default test run; the 200-kill variant is marked slow (run it with
+``pytest -m slow tests/crash``; CI runs it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.crash.batches import batch_id, decode, make_batch
+from vecstore.storage.wal import Wal
+
+pytestmark = pytest.mark.crash
+
+ROOT = Path(__file__).resolve().parents[2]
+FAILPOINTS = [
+    "wal.after_write=kill",   # written, not yet fsynced: may or may not survive, never acked
+    "wal.mid_write=kill",     # half a record on disk: a real torn tail
+    "wal.before_sync=kill",
+    "wal.after_ack=kill",     # durable but the ACK line never printed
+    "wal.recover=kill",       # dies while recovering the previous torn tail
+]
+
+
+def run_child(directory: Path, run_id: int, *, failpoint: str | None, kill_after: float | None,
+              batches: int | None = None) -> tuple[set[tuple[int, int]], int]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    env.pop("VECSTORE_FAILPOINT", None)
+    if failpoint:
+        env["VECSTORE_FAILPOINT"] = failpoint
+    args = [sys.executable, "-m", "tests.crash.wal_writer_child", str(directory), str(run_id)]
+    if batches is not None:
+        args.append(str(batches))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            cwd=ROOT)
+    if kill_after is not None:
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    acked = set()
+    for line in out.decode().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "ACK":
+            acked.add((int(parts[1]), int(parts[2])))
+    if proc.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"child failed ({proc.returncode}): {err.decode()[-2000:]}")
+    return acked, proc.returncode
+
+
+def verify(directory: Path, acked: set[tuple[int, int]]) -> int:
+    seen: dict[tuple[int, int], int] = {}
+    with Wal(directory, file_size_limit=1 << 20) as wal:
+        for entry in wal.read():
+            batch = decode(entry.payload)  # a partial batch fails here
+            key = batch_id(batch)
+            assert key not in seen, f"batch {key} appears twice"
+            seen[key] = 1
+            assert batch.equals(make_batch(*key)), f"batch {key} has different bytes"
+    missing = acked - seen.keys()
+    assert not missing, f"acknowledged batches lost: {sorted(missing)[:10]}"
+    return len(seen)
+
+
+def crash_rounds(tmp_path: Path, rounds: int, seed: int) -> dict[str, int]:
+    rng = np.random.default_rng(seed)
+    directory = tmp_path / "wal"
+    acked: set[tuple[int, int]] = set()
+    stats = {"kills": 0, "acked": 0, "failpoint_kills": 0}
+    for run_id in range(1, rounds + 1):
+        use_fp = rng.random() < 0.4
+        failpoint = None
+        if use_fp:
+            name, action = FAILPOINTS[int(rng.integers(len(FAILPOINTS)))].split("=")
+            failpoint = f"{name}={action}@{int(rng.integers(1, 6))}"
+        got, code = run_child(directory, run_id, failpoint=failpoint,
+                              kill_after=float(rng.uniform(0.2, 0.9)))
+        stats["kills"] += code == -signal.SIGKILL
+        stats["failpoint_kills"] += use_fp and code == -signal.SIGKILL
+        acked |= got
+        stats["acked"] = len(acked)
+        verify(directory, acked)
+    return stats
+
+
+def test_wal_survives_sigkill_quick(tmp_path):
+    stats = crash_rounds(tmp_path, rounds=8, seed=7)
+    assert stats["kills"] >= 7 and stats["acked"] > 0
+
+
+@pytest.mark.slow
+def test_wal_survives_200_sigkills(tmp_path):
+    stats = crash_rounds(tmp_path, rounds=230, seed=2026)
+    print(f"\nWAL crash harness: {stats}")
+    assert stats["kills"] >= 200
+
+
+def test_every_failpoint_then_clean_recovery(tmp_path):
+    directory = tmp_path / "wal"
+    acked: set[tuple[int, int]] = set()
+    for run_id, fp in enumerate(FAILPOINTS, start=1):
+        if fp.startswith("wal.recover"):
+            # Needs a torn tail to recover: leave one (a kill mid-write), then die recovering it.
+            run_child(directory, 100 + run_id, failpoint="wal.mid_write=kill@2", kill_after=30)
+            got, code = run_child(directory, run_id, failpoint=fp, kill_after=30)
+        else:
+            got, code = run_child(directory, run_id, failpoint=fp.replace("=kill", "=kill@3"),
+                                  kill_after=30)
+        assert code == -signal.SIGKILL, fp
+        acked |= got
+        verify(directory, acked)
+    got, code = run_child(directory, 99, failpoint=None, kill_after=None, batches=3)
+    assert code == 0 and len(got) == 3
+    verify(directory, acked | got)
+
+
+def test_full_tmpfs_keeps_acknowledged_writes(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    try:
+        from vecstore.errors import StorageError
+
+        acked = set()
+        wal = Wal(mnt / "wal", file_size_limit=1 << 20)
+        with pytest.raises(StorageError):
+            for i in range(1000):
+                wal.append(make_batch(1, i))
+                acked.add((1, i))
+        with pytest.raises(StorageError, match="refuses writes"):
+            wal.append(make_batch(1, 999))
+        assert len(acked) > 10
+        seen = {batch_id(decode(e.payload)) for e in wal.read()}
+        assert acked <= seen
+        wal.close()  # a poisoned Wal closes without claiming durability
+        # Reopening recovers: any torn tail is truncated, every acknowledged batch is there.
+        seen_again = verify(mnt / "wal", acked)
+        assert seen_again >= len(acked)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
