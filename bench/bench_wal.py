@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vecstore.storage.wal import Wal
+from vecstore.storage.wal import FileWal
 
 ROWS = 10_000
 DIM = 128
@@ -50,7 +50,7 @@ def write_disk(directory: Path, n: int) -> None:
 
 
 def write_wal(directory: Path, n: int, policy: str, threads: int = 1) -> None:
-    wal = Wal(directory / "wal", sync=policy, file_size_limit=256 << 20)
+    wal = FileWal(directory / "wal", sync=policy, file_size_limit=256 << 20)
     try:
         if threads == 1:
             for _ in range(n):
@@ -102,7 +102,7 @@ def test_wal_append(benchmark, tmp_path, case):
     if case.startswith("wal"):
         # The WAL holds exactly what was appended.
         wal_dir = next(tmp_path.glob("r*/wal"))
-        with Wal(wal_dir) as wal:
+        with FileWal(wal_dir) as wal:
             assert sum(len(e.payload) for e in wal.read()) == BATCH_BYTES * n
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.crash.batches import batch_id, decode, make_batch
-from vecstore.storage.wal import Wal
+from vecstore.storage.wal import FileWal
 
 pytestmark = pytest.mark.crash
 
@@ -61,7 +61,7 @@ def run_child(directory: Path, run_id: int, *, failpoint: str | None, kill_after
 
 def verify(directory: Path, acked: set[tuple[int, int]]) -> int:
     seen: dict[tuple[int, int], int] = {}
-    with Wal(directory, file_size_limit=1 << 20) as wal:
+    with FileWal(directory, file_size_limit=1 << 20) as wal:
         for entry in wal.read():
             batch = decode(entry.payload)  # a partial batch fails here
             key = batch_id(batch)
@@ -137,7 +137,7 @@ def test_full_tmpfs_keeps_acknowledged_writes(tmp_path):
         from vecstore.errors import StorageError
 
         acked = set()
-        wal = Wal(mnt / "wal", file_size_limit=1 << 20)
+        wal = FileWal(mnt / "wal", file_size_limit=1 << 20)
         with pytest.raises(StorageError):
             for i in range(1000):
                 wal.append(make_batch(1, i))

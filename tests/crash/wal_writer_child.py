@@ -17,13 +17,13 @@ from __future__ import annotations
 import sys
 
 from tests.crash.batches import make_batch
-from vecstore.storage.wal import Wal
+from vecstore.storage.wal import FileWal
 
 
 def main() -> int:
     directory, run_id = sys.argv[1], int(sys.argv[2])
     batches = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
-    wal = Wal(directory, sync="always", file_size_limit=1 << 20)
+    wal = FileWal(directory, sync="always", file_size_limit=1 << 20)
     print(f"OPEN {wal.recovery.torn_bytes_dropped}", flush=True)
     for i in range(batches):
         pos = wal.append(make_batch(run_id, i), ts_begin=run_id, ts_end=run_id)

@@ -11,7 +11,7 @@ import pytest
 
 from vecstore.common import failpoints
 from vecstore.errors import InvalidArgument, StorageError
-from vecstore.storage.wal import Position, RecordType, SyncPolicy, Wal
+from vecstore.storage.wal import FileWal, Position, RecordType, SyncPolicy, Wal
 
 # Sizes around the format's boundaries: empty, tiny, one block, several blocks.
 SIZES = [0, 1, 7, 24, 32768 - 7 - 24 - 32, 32768 - 7 - 24 - 31, 32768, 100_000, 1_000_000]
@@ -29,11 +29,11 @@ def payloads(rng, sizes):
 
 def test_round_trip_positions_and_timestamps(tmp_path, rng):
     data = payloads(rng, SIZES * 2)
-    with Wal(tmp_path / "ch") as wal:
+    with FileWal(tmp_path / "ch") as wal:
         positions = [wal.append(p, type=RecordType.INSERT if i % 2 else RecordType.DELETE,
                                 ts_begin=10 * i, ts_end=10 * i + 5) for i, p in enumerate(data)]
     assert positions == sorted(positions) and len(set(positions)) == len(positions)
-    with Wal(tmp_path / "ch") as wal:
+    with FileWal(tmp_path / "ch") as wal:
         entries = list(wal.read())
         assert [e.payload for e in entries] == data
         assert [e.position for e in entries] == positions
@@ -47,20 +47,20 @@ def test_round_trip_positions_and_timestamps(tmp_path, rng):
 
 def test_appends_continue_after_reopen(tmp_path, rng):
     first, second = payloads(rng, [500] * 5), payloads(rng, [700] * 5)
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         for p in first:
             wal.append(p)
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         assert wal.recovery.torn_bytes_dropped == 0
         for p in second:
             wal.append(p)
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         assert [e.payload for e in wal.read()] == first + second
 
 
 def test_rotation_and_truncate_before(tmp_path, rng):
     data = payloads(rng, [20_000] * 30)
-    with Wal(tmp_path, file_size_limit=65536) as wal:
+    with FileWal(tmp_path, file_size_limit=65536) as wal:
         positions = [wal.append(p) for p in data]
         files = sorted(p.name for p in tmp_path.glob("*.log"))
         assert len(files) >= 8
@@ -76,19 +76,19 @@ def test_rotation_and_truncate_before(tmp_path, rng):
         wal.truncate_before(Position(10**9, 0))
         assert len(list(tmp_path.glob("*.log"))) == 1
         wal.append(b"after")
-    with Wal(tmp_path, file_size_limit=65536) as wal:
+    with FileWal(tmp_path, file_size_limit=65536) as wal:
         assert [e.payload for e in wal.read()][-1] == b"after"
 
 
 @pytest.mark.parametrize("policy", ["always", "batch", "none"])
 def test_every_policy_round_trips(tmp_path, rng, policy):
     data = payloads(rng, [3000] * 20)
-    with Wal(tmp_path, sync=policy, batch_interval_ms=1) as wal:
+    with FileWal(tmp_path, sync=policy, batch_interval_ms=1) as wal:
         assert wal.sync_policy is SyncPolicy(policy)
         for p in data:
             wal.append(p)
         wal.sync()
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         assert [e.payload for e in wal.read()] == data
 
 
@@ -102,7 +102,7 @@ def test_concurrent_appenders_group_commit(tmp_path):
             out.append(wal.append(f"{t}:{i}".encode() * 50, ts_begin=i))
         results[t] = out
 
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
         for th in threads:
             th.start()
@@ -110,7 +110,7 @@ def test_concurrent_appenders_group_commit(tmp_path):
             th.join()
     all_pos = [p for ps in results.values() for p in ps]
     assert len(set(all_pos)) == n_threads * per_thread
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         got = {e.position: e.payload for e in wal.read()}
     for t, ps in results.items():
         for i, p in enumerate(ps):
@@ -121,12 +121,12 @@ def test_arrow_and_numpy_payloads_and_zstd(tmp_path, rng):
     batch = pa.record_batch({"pk": pa.array(np.arange(1000, dtype=np.int64)),
                              "v": pa.array(rng.standard_normal(1000))})
     vecs = rng.standard_normal((100, 16)).astype(np.float32)
-    with Wal(tmp_path, compression="zstd") as wal:
+    with FileWal(tmp_path, compression="zstd") as wal:
         wal.append(batch)
         wal.append(pa.Table.from_batches([batch]))
         wal.append(vecs)
         wal.append(b"z" * 100_000)
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         e = list(wal.read())
     assert pa.ipc.open_stream(e[0].payload).read_all() == pa.Table.from_batches([batch])
     assert pa.ipc.open_stream(e[1].payload).read_all() == pa.Table.from_batches([batch])
@@ -137,15 +137,15 @@ def test_arrow_and_numpy_payloads_and_zstd(tmp_path, rng):
 
 def test_bad_arguments_change_nothing(tmp_path):
     with pytest.raises(InvalidArgument, match="unknown sync policy"):
-        Wal(tmp_path, sync="sometimes")
+        FileWal(tmp_path, sync="sometimes")
     with pytest.raises(InvalidArgument, match="compression"):
-        Wal(tmp_path, compression="lz4")
+        FileWal(tmp_path, compression="lz4")
     with pytest.raises(InvalidArgument, match="on_damage"):
-        Wal(tmp_path, on_damage="ignore")
+        FileWal(tmp_path, on_damage="ignore")
     with pytest.raises(InvalidArgument, match="file_size_limit"):
-        Wal(tmp_path, file_size_limit=10)
+        FileWal(tmp_path, file_size_limit=10)
     assert not list(tmp_path.iterdir())  # nothing created by a refused open
-    wal = Wal(tmp_path)
+    wal = FileWal(tmp_path)
     wal.append(b"ok")
     size = (tmp_path / "00000000000000000001.log").stat().st_size
     with pytest.raises(InvalidArgument, match="unknown record type"):
@@ -169,7 +169,7 @@ def test_bad_arguments_change_nothing(tmp_path):
 
 @pytest.mark.usefixtures("no_failpoints")
 def test_failed_fsync_refuses_further_writes_until_reopened(tmp_path):
-    wal = Wal(tmp_path)
+    wal = FileWal(tmp_path)
     acked = wal.append(b"durable")
     failpoints.configure("wal.sync=error")
     with pytest.raises(StorageError, match="fsync"):
@@ -178,7 +178,7 @@ def test_failed_fsync_refuses_further_writes_until_reopened(tmp_path):
     with pytest.raises(StorageError, match="refuses writes"):
         wal.append(b"refused")
     wal.close()
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         got = [e.payload for e in wal.read()]
         assert got[0] == b"durable" and b"refused" not in got
         assert list(wal.read())[0].position == acked
@@ -188,7 +188,7 @@ def test_failed_fsync_refuses_further_writes_until_reopened(tmp_path):
 
 @pytest.mark.usefixtures("no_failpoints")
 def test_full_disk_refuses_writes_and_keeps_the_log_readable(tmp_path):
-    wal = Wal(tmp_path)
+    wal = FileWal(tmp_path)
     for i in range(5):
         wal.append(b"row %d" % i)
     failpoints.configure("wal.write=error")
@@ -199,13 +199,13 @@ def test_full_disk_refuses_writes_and_keeps_the_log_readable(tmp_path):
         wal.append(b"still refused")
     assert [e.payload for e in wal.read()] == [b"row %d" % i for i in range(5)]
     wal.close()
-    with Wal(tmp_path) as wal:
+    with FileWal(tmp_path) as wal:
         assert [e.payload for e in wal.read()] == [b"row %d" % i for i in range(5)]
 
 
 @pytest.mark.usefixtures("no_failpoints")
 def test_injected_python_fsync_failure_reaches_every_waiter(tmp_path):
-    wal = Wal(tmp_path)
+    wal = FileWal(tmp_path)
     failpoints.configure("wal.before_sync=error")
     errors = []
 
@@ -223,3 +223,8 @@ def test_injected_python_fsync_failure_reaches_every_waiter(tmp_path):
     assert len(errors) == 4  # nobody was acknowledged
     failpoints.configure("")
     wal.close()
+
+
+def test_file_wal_satisfies_the_protocol(tmp_path):
+    with FileWal(tmp_path) as wal:
+        assert isinstance(wal, Wal)

@@ -11,7 +11,7 @@ import pytest
 
 from vecstore import _core
 from vecstore.errors import CorruptionError
-from vecstore.storage.wal import Wal
+from vecstore.storage.wal import FileWal
 
 BLOCK = 32768
 FILE = "00000000000000000001.log"
@@ -19,7 +19,7 @@ FILE = "00000000000000000001.log"
 
 def build_log(path, rng, sizes):
     data = [rng.integers(1, 256, n, dtype=np.uint8).tobytes() for n in sizes]
-    with Wal(path) as wal:
+    with FileWal(path) as wal:
         positions = [wal.append(p, ts_begin=i) for i, p in enumerate(data)]
     return data, positions, (path / FILE).read_bytes()
 
@@ -57,7 +57,7 @@ def test_torn_tail_at_every_offset_recovers_to_the_last_whole_record(tmp_path, r
         d = tmp_path / f"cut{cut}"
         d.mkdir()
         (d / FILE).write_bytes(buf[:cut])
-        with Wal(d) as wal:
+        with FileWal(d) as wal:
             assert wal.recovery.torn_bytes_dropped == cut - last
             wal.append(b"next")
             assert [e.payload for e in wal.read()] == data[:3] + [b"next"]
@@ -103,7 +103,7 @@ def test_bit_flips_are_always_detected(tmp_path, rng):
         flipped[offset] ^= bit
         (d / FILE).write_bytes(bytes(flipped))
         try:
-            with Wal(d) as wal:
+            with FileWal(d) as wal:
                 got = [e.payload for e in wal.read()]
                 dropped = wal.recovery.torn_bytes_dropped
         except CorruptionError as e:
@@ -130,9 +130,9 @@ def test_skip_mode_reports_damage_and_keeps_the_rest(tmp_path, rng):
     d.mkdir()
     (d / FILE).write_bytes(bytes(flipped))
     with pytest.raises(CorruptionError):
-        with Wal(d) as wal:
+        with FileWal(d) as wal:
             pass
-    with Wal(d, on_damage="skip") as wal:
+    with FileWal(d, on_damage="skip") as wal:
         assert wal.recovery.skipped, "the damaged range is reported at open"
         got = {e.position: e.payload for e in wal.read()}
         report = wal.read_report
@@ -160,13 +160,13 @@ def test_damaged_file_header_and_interrupted_creation(tmp_path, rng):
         d.mkdir()
         (d / FILE).write_bytes(content)
         with pytest.raises(CorruptionError, match=match):
-            Wal(d)
+            FileWal(d)
     # A file created but never written (crash before the header was durable) holds nothing
     # acknowledged: it is removed and recreated.
     d = tmp_path / "empty"
     d.mkdir()
     (d / FILE).write_bytes(b"")
-    with Wal(d) as wal:
+    with FileWal(d) as wal:
         assert wal.recovery.removed_empty_file
         wal.append(b"fresh")
         assert [e.payload for e in wal.read()] == [b"fresh"]

@@ -1,7 +1,7 @@
 """The write-ahead log: one directory of log files per channel (shard), the durability point of every
 write. Format: cpp/wal/wal_format.h and docs/formats.md; encoder and decoder are native (_core).
 
-    wal = Wal("data/wal/ch0", sync="always")
+    wal = FileWal("data/wal/ch0", sync="always")
     pos = wal.append(batch, type=RecordType.INSERT, ts_begin=t0, ts_end=t1)  # durable on return
     for entry in wal.read(from_position=checkpoint):
         ...
@@ -9,7 +9,8 @@ write. Format: cpp/wal/wal_format.h and docs/formats.md; encoder and decoder are
     wal.close()
 """
 
-from vecstore.storage.wal.log import Wal
+from vecstore.storage.wal.log import FileWal
+from vecstore.storage.wal.protocol import Wal
 from vecstore.storage.wal.records import (
     Position,
     RecordType,
@@ -20,6 +21,7 @@ from vecstore.storage.wal.records import (
 )
 
 __all__ = [
+    "FileWal",
     "Position",
     "RecordType",
     "SkippedRange",

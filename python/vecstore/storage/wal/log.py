@@ -1,4 +1,4 @@
-"""The Wal: append with a sync policy and group commit, read back from a position, truncate,
+"""FileWal, the Wal on local files: append with a sync policy and group commit, read back from a position, truncate,
 rotate files at a size limit, recover a torn tail on open.
 
 Files: ``<directory>/<seq>.log``, seq = 20 decimal digits starting at 1. Encoding, decoding and all
@@ -10,7 +10,7 @@ first appender to need durability becomes the leader and fsyncs for everyone wri
 others wait on ``_cv`` (group commit). Lock order: ``_write_lock`` then ``_sync_lock``; the leader
 takes only ``_sync_lock``, so appends continue while it fsyncs.
 
-Failure: after any I/O error (a failed write or fsync, a full disk) the Wal refuses every later
+Failure: after any I/O error (a failed write or fsync, a full disk) the log refuses every later
 append with :class:`StorageError` — it never acknowledges what it could not make durable. Reopen
 it (a new ``Wal`` on the same directory) to recover: the torn tail is truncated then.
 """
@@ -84,8 +84,8 @@ def _payload_bytes(payload: object) -> memoryview:
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
-class Wal:
-    """A write-ahead log in one directory. See the module docstring for the contract.
+class FileWal:
+    """A write-ahead log in one local directory (implements the ``Wal`` protocol). See the module docstring for the contract.
 
     Args:
         directory: the channel's directory; created if missing.
@@ -143,6 +143,7 @@ class Wal:
         self._error: StorageError | None = None
         self._closed = False
         self.recovery = WalRecovery()
+        self.read_report: list[SkippedRange] = []  # damage skipped by the last read()
         try:
             self._dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -427,7 +428,7 @@ class Wal:
     def sync_policy(self) -> SyncPolicy:
         return self._policy
 
-    def __enter__(self) -> Wal:
+    def __enter__(self) -> FileWal:
         return self
 
     def __exit__(self, *exc: object) -> None:
