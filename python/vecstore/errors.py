@@ -10,7 +10,9 @@ catches ``ValueError`` or ``OSError`` keeps working::
         print(e.code, e.message)
 
 Codes are part of the API (they travel over the wire in server mode): never renumber them.
-``InvalidArgument`` uses Milvus's code for an invalid parameter (1100).
+``InvalidArgument`` uses Milvus's code for an invalid parameter (1100). Subclasses defined next to
+the code that raises them take codes from their base's range: ``storage.lock.DataDirLocked`` 2002,
+``storage.meta.Compacted`` 3001.
 
 The native core (``vecstore._core``) raises these same classes: its Status codes map onto them in
 ``cpp/python/errors.cc``.

@@ -100,6 +100,7 @@ def test_wal_survives_sigkill_quick(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_wal_survives_200_sigkills(tmp_path):
     stats = crash_rounds(tmp_path, rounds=230, seed=2026)
     print(f"\nWAL crash harness: {stats}")
