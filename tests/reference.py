@@ -1,4 +1,5 @@
-"""Independent float64 numpy reference for every metric (the oracle of the kernel and search tests)."""
+"""Independent float64 numpy reference for every metric: the oracle of the kernel and search
+tests."""
 
 from __future__ import annotations
 

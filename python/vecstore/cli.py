@@ -87,7 +87,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     print(f"vecstore {vecstore.__version__}")
-    print(f"simd level: {vecstore.simd_level()} (available: {', '.join(_core.available_simd_levels())})")
+    levels = ", ".join(_core.available_simd_levels())
+    print(f"simd level: {vecstore.simd_level()} (available: {levels})")
     extra = _core.simd_features()
     print(f"extension kernels: {extra or 'none'}")
     feats = [k for k, v in _core.cpu_features().items() if v]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import vecstore
-from vecstore import errors
 from tests.reference import random_vectors
+from vecstore import errors
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Every kernel at every SIMD level against the float64 numpy reference.
 
-Dimensions are the awkward ones (around every vector width); rows are read from unaligned offsets and
-with row strides larger than the row, through both execution paths: the per-query scan (few queries)
-and the packed, register-tiled batch path (many queries).
+Dimensions are the awkward ones (around every vector width); rows are read from unaligned offsets
+and with row strides larger than the row, through both execution paths: the per-query scan (few
+queries) and the packed, register-tiled batch path (many queries).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The write-ahead log: one directory of log files per channel (shard), the durability point of every
-write. Format: cpp/wal/wal_format.h and docs/formats.md; encoder and decoder are native (_core).
+"""The write-ahead log: one directory of log files per channel (shard), the durability point of
+every write. Format: cpp/wal/wal_format.h and docs/formats.md; the encoder and decoder are native
+(_core).
 
     wal = FileWal("data/wal/ch0", sync="always")
     pos = wal.append(batch, type=RecordType.INSERT, ts_begin=t0, ts_end=t1)  # durable on return

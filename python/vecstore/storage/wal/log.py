@@ -1,5 +1,5 @@
-"""FileWal, the Wal on local files: append with a sync policy and group commit, read back from a position, truncate,
-rotate files at a size limit, recover a torn tail on open.
+"""FileWal, the Wal on local files: append with a sync policy and group commit, read back from a
+position, truncate, rotate files at a size limit, recover a torn tail on open.
 
 Files: ``<directory>/<seq>.log``, seq = 20 decimal digits starting at 1. Encoding, decoding and all
 file I/O of records are native (``_core.WalFileWriter`` / ``_core.WalFileReader``, GIL released);
@@ -85,7 +85,8 @@ def _payload_bytes(payload: object) -> memoryview:
 
 
 class FileWal:
-    """A write-ahead log in one local directory (implements the ``Wal`` protocol). See the module docstring for the contract.
+    """A write-ahead log in one local directory, implementing the ``Wal`` protocol. The module
+    docstring holds the contract.
 
     Args:
         directory: the channel's directory; created if missing.

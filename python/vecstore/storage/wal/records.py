@@ -22,7 +22,8 @@ class SyncPolicy(str, enum.Enum):
     BATCH   after the write; a background thread fsyncs at least every ``batch_interval_ms``.
             A power loss can drop the last interval's appends; a process crash loses nothing.
     NONE    after the write; fsync only on rotation and close. A power loss can drop any
-            unsynced tail. Never corrupting: recovery truncates a torn tail to the last whole record.
+            unsynced tail. Never corrupting: recovery truncates a torn tail to the last whole
+            record.
     """
 
     ALWAYS = "always"
