@@ -5,7 +5,7 @@ deployment shares (layout: ../../../shared/ARCHITECTURE.md, "Storage layout")::
       LOCK              the owner process (DataDirLock): one DataDir per directory at a time
       meta.sqlite       the meta store (SqliteMetaStore): the commit point of every change
       wal/<channel>/    one write-ahead log per channel (FileWal)
-      segments/         the object store root (LocalObjectStore): segment bundles, delete logs, indexes
+      segments/         the object store root (LocalObjectStore): segments, delete logs, indexes
 
 Opening takes the LOCK first, so a second opener (another process, or another DataDir in this
 process) fails with DataDirLocked naming the owner before touching anything else. close() closes
@@ -80,7 +80,8 @@ class DataDir:
         wal_root = self.path / "wal"
         if not wal_root.is_dir():
             return []
-        return sorted(p.name for p in wal_root.iterdir() if p.is_dir() and _CHANNEL_RE.match(p.name))
+        names = (p.name for p in wal_root.iterdir() if p.is_dir())
+        return sorted(n for n in names if _CHANNEL_RE.match(n))
 
     def _check_open(self) -> None:
         if self._closed:
