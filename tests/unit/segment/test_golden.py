@@ -1,8 +1,9 @@
 """Golden segments: bundles written by format 1.0 that every later reader must keep opening.
 
-The bundles under ``tests/data/segment/v1.0/`` were written once by ``python -m tests.unit.segment.test_golden``
-(from the repository root, with ``PYTHONPATH=python``) and are never regenerated for a released
-version: a new format version adds a new folder beside them.
+The bundles under ``tests/data/segment/v1.0/`` were written once by
+``python -m tests.unit.segment.test_golden`` (from the repository root, with
+``PYTHONPATH=python``) and are never regenerated for a released version: a new format version
+adds a new folder beside them.
 """
 
 from __future__ import annotations
