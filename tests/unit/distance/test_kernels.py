@@ -76,6 +76,14 @@ def test_cosine_of_zero_vector_is_zero(simd):
     b = np.ones((3, 16), dtype=np.float32)
     assert (vecstore.cdist(a, b, "COSINE") == 0).all()
     assert (vecstore.cdist(b, a, "cosine") == 0).all()
+    # The batched path (>= 8 queries) derives cosine from norms: zero rows on either side give 0.
+    many = np.ones((10, 16), dtype=np.float32)
+    many[3] = 0
+    rows = np.ones((5, 16), dtype=np.float32)
+    rows[2] = 0
+    d = vecstore.cdist(many, rows, "COSINE")
+    assert (d[3] == 0).all() and (d[:, 2] == 0).all()
+    np.testing.assert_allclose(np.delete(np.delete(d, 3, 0), 2, 1), 1.0, rtol=1e-6)
 
 
 def test_jaccard_of_empty_sets_is_zero(simd):
