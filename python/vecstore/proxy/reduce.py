@@ -1,0 +1,56 @@
+"""Merging per-segment top-k lists into one, as Milvus's proxy does.
+
+Each part is ``(ids, distances)`` of shape (queries, k_i) from one segment (growing or sealed), best
+first; a slot without a hit holds a +inf distance (smaller-is-better metrics) or -inf (IP, COSINE),
+whatever its id. The merge keeps, per query, the ``k`` best hits over all parts:
+
+- "best" follows the metric: larger first for IP and COSINE, smaller first otherwise;
+- equal distances put the smaller primary key first (deterministic across segment layouts);
+- a primary key that appears in several parts (Milvus allows duplicate inserts) is kept once, at
+  its best distance, as Milvus's reduce deduplicates by primary key;
+- padding entries (distance +inf for smaller-is-better metrics, -inf for larger-is-better) are
+  dropped; a query with fewer than k hits returns a shorter list.
+
+Vectorised: one lexsort for the deduplication and one for the order, no per-hit Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vecstore.errors import InvalidArgument
+
+_HIGHER_IS_CLOSER = {"IP", "COSINE"}
+
+
+def merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int, metric: str
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query, the k best (ids, distances) over all parts, best first (see module docstring)."""
+    if not parts:
+        raise InvalidArgument("merge_topk needs at least one part")
+    nq = parts[0][0].shape[0]
+    for ids, dist in parts:
+        if ids.shape != dist.shape or ids.ndim != 2 or ids.shape[0] != nq:
+            raise InvalidArgument("every part must hold (queries, k_i) ids and distances")
+    ids = np.concatenate([p[0] for p in parts], axis=1)
+    dist = np.concatenate([p[1] for p in parts], axis=1).astype(np.float32, copy=False)
+    key = -dist if metric.upper() in _HIGHER_IS_CLOSER else dist
+    row = np.broadcast_to(np.arange(nq)[:, None], ids.shape)
+    valid = np.isfinite(key)
+    r, i, kk = row[valid], ids[valid], key[valid]
+    # Deduplicate by (query, pk): within each group the best key comes first.
+    order = np.lexsort((kk, i, r))
+    r, i, kk = r[order], i[order], kk[order]
+    first = np.ones(r.size, dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (i[1:] != i[:-1])
+    r, i, kk = r[first], i[first], kk[first]
+    # Order each query's hits by (key, pk) and keep k.
+    order = np.lexsort((i, kk, r))
+    r, i, kk = r[order], i[order], kk[order]
+    starts = np.searchsorted(r, np.arange(nq + 1))
+    out = []
+    sign = -1 if metric.upper() in _HIGHER_IS_CLOSER else 1
+    for q in range(nq):  # one slice per query, not per hit
+        s, e = starts[q], min(starts[q + 1], starts[q] + k)
+        out.append((i[s:e], (sign * kk[s:e]).astype(np.float32)))
+    return out
