@@ -73,7 +73,8 @@ class TimestampOracle:
     def allocate(self, count: int = 1) -> int:
         """Reserves ``count`` consecutive timestamps and returns the first. They share one
         physical millisecond, so count is at most 2**18."""
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= LOGICAL_MASK + 1:
+        ok = isinstance(count, int) and not isinstance(count, bool)
+        if not ok or not 1 <= count <= LOGICAL_MASK + 1:
             raise InvalidArgument(f"count must be an int in [1, {LOGICAL_MASK + 1}], got {count!r}")
         with self._mu:
             now_ms = int(self._clock() * 1000)
