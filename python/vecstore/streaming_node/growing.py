@@ -1,0 +1,206 @@
+"""GrowingSegment: the newest rows of one shard, append-only, searchable the moment they land.
+
+Layout: one growable, C-contiguous buffer per vector field (capacity doubles; appends copy the
+batch in once), a primary-key array and an insert-timestamp array (uint64) grown the same way, and
+the scalar columns as a list of Arrow record batches. Row ``i`` of every column is the same row.
+
+Concurrency: appends are serialised by a lock; readers take a :class:`GrowingView`, an immutable
+snapshot of the first ``rows`` rows. A view stays valid while later appends go on: appends within
+capacity write only past the view's rows, and a reallocation copies into a new buffer while the
+view keeps the old one alive. So a search never sees half an append.
+
+Visibility (MVCC) is not decided here: callers pass an allow-mask built from the view's pks and
+timestamps (:func:`vecstore.common.mvcc.visible`) and, later, a filter bitset.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+import vecstore
+from vecstore.errors import InvalidArgument
+
+_KIND_DTYPES = {
+    "float32": np.dtype(np.float32),
+    "float16": np.dtype(np.float16),
+    "bfloat16": None,  # ml_dtypes.bfloat16: compared by name, the package is optional
+    "int8": np.dtype(np.int8),
+    "binary": np.dtype(np.uint8),
+}
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """A vector field: kind (float32, float16, bfloat16, int8, binary) and dimension (bits for
+    binary, so the array has dim // 8 uint8 columns)."""
+
+    kind: str
+    dim: int
+
+    @property
+    def columns(self) -> int:
+        return self.dim // 8 if self.kind == "binary" else self.dim
+
+
+def _empty(spec: VectorSpec) -> np.ndarray:
+    """The zero-row array of a field no batch has reached yet (bfloat16 as its raw uint16)."""
+    dtype = _KIND_DTYPES[spec.kind] or np.dtype(np.uint16)
+    return np.empty((0, spec.columns), dtype=dtype)
+
+
+class _Growable:
+    """A 1-D or 2-D array with amortised O(1) appends along axis 0."""
+
+    def __init__(self, dtype: np.dtype, width: int | None) -> None:
+        shape = (16,) if width is None else (16, width)
+        self.buf = np.empty(shape, dtype=dtype)
+        self.n = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        need = self.n + rows.shape[0]
+        if need > self.buf.shape[0]:
+            cap = max(need, 2 * self.buf.shape[0])
+            grown = np.empty((cap,) + self.buf.shape[1:], dtype=self.buf.dtype)
+            grown[: self.n] = self.buf[: self.n]
+            self.buf = grown  # views of the old buffer keep it alive
+        self.buf[self.n : need] = rows
+        self.n = need
+
+    def view(self, rows: int) -> np.ndarray:
+        v = self.buf[:rows]
+        v.flags.writeable = False
+        return v
+
+
+@dataclass(frozen=True)
+class GrowingView:
+    """An immutable snapshot of a growing segment's first ``rows`` rows."""
+
+    rows: int
+    pks: np.ndarray
+    timestamps: np.ndarray
+    vectors: dict[str, np.ndarray]
+    scalars: pa.Table | None
+
+    def search(self, field: str, queries: np.ndarray, k: int, metric: str,
+               allow: np.ndarray | None = None, threads: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k of ``queries`` over this view's ``field`` among allowed rows. Returns
+        (primary keys, distances), each (queries, min(k, rows)); slots without an allowed row hold
+        distance +/-inf (see vecstore.knn) and an arbitrary key. An empty view returns width 0."""
+        if field not in self.vectors:
+            raise InvalidArgument(
+                f"growing segment has no vector field {field!r}; fields: {sorted(self.vectors)}"
+            )
+        if allow is not None and allow.shape != (self.rows,):
+            raise InvalidArgument(f"allow must have one flag per row ({self.rows})")
+        kk = min(k, self.rows)
+        if kk == 0:
+            shape = (queries.shape[0], 0)
+            return np.empty(shape, dtype=self.pks.dtype), np.empty(shape, dtype=np.float32)
+        rows, dist = vecstore.knn(queries, self.vectors[field], kk, metric, allow=allow,
+                                  threads=threads)
+        pks = self.pks[np.maximum(rows, 0)]  # -1 (no hit) maps to row 0; its distance is inf
+        return pks, dist
+
+
+class GrowingSegment:
+    """Append-only rows of one shard's segment. ``pk_kind``: "int64" or "string"."""
+
+    def __init__(self, segment_id: int, vectors: dict[str, VectorSpec], pk_kind: str = "int64"
+                 ) -> None:
+        if pk_kind not in ("int64", "string"):
+            raise InvalidArgument(f"pk_kind must be 'int64' or 'string', got {pk_kind!r}")
+        if not vectors:
+            raise InvalidArgument("a segment needs at least one vector field")
+        for name, spec in vectors.items():
+            if spec.kind not in _KIND_DTYPES or spec.dim < 1 or (
+                spec.kind == "binary" and spec.dim % 8
+            ):
+                raise InvalidArgument(f"bad vector field {name!r}: {spec}")
+        self.segment_id = segment_id
+        self.specs = dict(vectors)
+        self._mu = threading.Lock()
+        self._pk_kind = pk_kind
+        self._pks = _Growable(np.dtype(np.int64), None) if pk_kind == "int64" else None
+        self._str_pks: list[np.ndarray] = []
+        self._ts = _Growable(np.dtype(np.uint64), None)
+        self._vec: dict[str, _Growable] = {}
+        self._scalars: list[pa.RecordBatch] = []
+        self._scalar_cache: pa.Table | None = None
+        self._str_cache: np.ndarray | None = None
+        self.rows = 0
+
+    def _check_vectors(self, vectors: dict[str, np.ndarray], n: int) -> None:
+        if set(vectors) != set(self.specs):
+            raise InvalidArgument(
+                f"vector fields {sorted(vectors)} do not match the segment's {sorted(self.specs)}"
+            )
+        for name, arr in vectors.items():
+            spec = self.specs[name]
+            want = _KIND_DTYPES[spec.kind]
+            ok = arr.dtype.name == "bfloat16" if want is None else arr.dtype == want
+            if not ok or arr.shape != (n, spec.columns):
+                raise InvalidArgument(
+                    f"vector field {name!r} needs a ({n}, {spec.columns}) {spec.kind} array, got "
+                    f"{arr.dtype} {arr.shape}"
+                )
+
+    def append(self, pks: np.ndarray, timestamps: np.ndarray, vectors: dict[str, np.ndarray],
+               scalars: pa.RecordBatch | pa.Table | None = None) -> None:
+        """Appends a validated batch (the proxy has checked it; these checks guard the invariant
+        that every column has the same number of rows). Nothing is changed on error."""
+        n = int(pks.shape[0])
+        if pks.ndim != 1 or timestamps.shape != (n,):
+            raise InvalidArgument("pks and timestamps must be 1-D arrays of the same length")
+        if self._pk_kind == "int64" and pks.dtype != np.int64:
+            raise InvalidArgument(f"int64 primary keys expected, got {pks.dtype}")
+        if self._pk_kind == "string" and pks.dtype.kind != "U":
+            raise InvalidArgument(f"string primary keys expected (numpy str), got {pks.dtype}")
+        self._check_vectors(vectors, n)
+        if scalars is not None and scalars.num_rows != n:
+            raise InvalidArgument(f"scalars have {scalars.num_rows} rows, the batch has {n}")
+        batches = [] if scalars is None else (
+            scalars.to_batches() if isinstance(scalars, pa.Table) else [scalars]
+        )
+        with self._mu:
+            if self._scalars and batches and not batches[0].schema.equals(self._scalars[0].schema):
+                raise InvalidArgument("scalar columns differ from the segment's earlier batches")
+            if self._pks is not None:
+                self._pks.append(pks)
+            else:
+                self._str_pks.append(pks)
+                self._str_cache = None
+            self._ts.append(timestamps.astype(np.uint64, copy=False))
+            for name, arr in vectors.items():
+                col = self._vec.get(name)
+                if col is None:
+                    spec = self.specs[name]
+                    col = self._vec[name] = _Growable(arr.dtype, spec.columns)
+                col.append(arr)
+            self._scalars.extend(batches)
+            self._scalar_cache = None
+            self.rows += n
+
+    def view(self) -> GrowingView:
+        """A consistent snapshot of every row appended so far."""
+        with self._mu:
+            n = self.rows
+            if self._pks is not None:
+                pks = self._pks.view(n)
+            else:
+                if self._str_cache is None or self._str_cache.shape[0] != n:
+                    self._str_cache = (np.concatenate(self._str_pks) if self._str_pks
+                                       else np.empty(0, dtype=str))
+                pks = self._str_cache
+            if self._scalar_cache is None and self._scalars:
+                self._scalar_cache = pa.Table.from_batches(self._scalars)
+            vectors = {
+                name: self._vec[name].view(n) if name in self._vec else _empty(spec)
+                for name, spec in self.specs.items()
+            }
+            return GrowingView(n, pks, self._ts.view(n), vectors, self._scalar_cache)
