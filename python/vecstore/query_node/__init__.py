@@ -1,0 +1,5 @@
+"""The query node role: loads sealed segments from object storage (by mapping) and searches and
+filters them under MVCC.
+
+Built so far: search over one sealed segment (:mod:`vecstore.query_node.sealed`).
+"""

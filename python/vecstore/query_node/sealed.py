@@ -1,0 +1,71 @@
+"""SealedSegment: search one immutable segment at a snapshot timestamp.
+
+Wraps an opened :class:`~vecstore.storage.segment.Segment` (mapped, checksummed) and applies the
+same MVCC rule as growing data (:mod:`vecstore.common.mvcc`): the segment's own delete logs and the
+shard's newer deletes (passed by the caller, who owns them) both count. The mapped vectors go to
+the exact-search kernels without a copy; the primary keys and timestamps are decoded once per
+segment and cached.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import vecstore
+from vecstore.common.mvcc import visible
+from vecstore.errors import InvalidArgument
+from vecstore.storage.segment import Segment
+
+
+def _numpy_pks(arr: object) -> np.ndarray:
+    """Arrow pk array as numpy: int64 as is, strings as a numpy str array (for searchsorted)."""
+    np_arr = arr.to_numpy(zero_copy_only=False)  # type: ignore[attr-defined]
+    return np_arr.astype(str) if np_arr.dtype == object else np_arr
+
+
+class SealedSegment:
+    """A loaded sealed segment that answers searches at a snapshot."""
+
+    def __init__(self, segment: Segment) -> None:
+        self.segment = segment
+        self._pks: np.ndarray | None = None
+        self._del: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def pks(self) -> np.ndarray:
+        if self._pks is None:
+            self._pks = _numpy_pks(self.segment.pks())
+        return self._pks
+
+    def _own_deletes(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._del is None:
+            pk, ts = self.segment.deletes()
+            self._del = (_numpy_pks(pk), np.asarray(ts, dtype=np.uint64))
+        return self._del
+
+    def allow_mask(self, snapshot: int, del_pk: np.ndarray | None = None,
+                   del_ts: np.ndarray | None = None) -> np.ndarray:
+        """Rows visible at ``snapshot`` given the segment's delete logs plus (del_pk, del_ts)."""
+        own_pk, own_ts = self._own_deletes()
+        if del_pk is not None and del_ts is not None and len(del_pk):
+            own_pk = np.concatenate([own_pk, np.asarray(del_pk, dtype=own_pk.dtype)])
+            own_ts = np.concatenate([own_ts, np.asarray(del_ts, dtype=np.uint64)])
+        return visible(self.pks, self.segment.timestamps(), own_pk, own_ts, snapshot)
+
+    def search(self, field: str, queries: np.ndarray, k: int, metric: str, snapshot: int,
+               del_pk: np.ndarray | None = None, del_ts: np.ndarray | None = None,
+               allow: np.ndarray | None = None, threads: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k (primary keys, distances), each (queries, min(k, rows)), among rows visible
+        at ``snapshot`` and allowed by ``allow`` (a filter mask, one flag per row, or None).
+        Slots without a hit hold a +/-inf distance (see vecstore.knn)."""
+        rows = self.segment.rows
+        mask = self.allow_mask(snapshot, del_pk, del_ts)
+        if allow is not None:
+            if allow.shape != (rows,):
+                raise InvalidArgument(f"allow must have one flag per row ({rows})")
+            mask &= allow
+        kk = min(k, rows)
+        got, dist = vecstore.knn(queries, self.segment.vectors(field), kk, metric, allow=mask,
+                                 threads=threads)
+        return self.pks[np.maximum(got, 0)], dist
