@@ -135,7 +135,18 @@ class GrowingSegment:
         self._str_cache: np.ndarray | None = None
         self.rows = 0
 
-    def _check_vectors(self, vectors: dict[str, np.ndarray], n: int) -> None:
+    def check_batch(self, pks: np.ndarray, timestamps: np.ndarray,
+                    vectors: dict[str, np.ndarray],
+                    scalars: pa.RecordBatch | pa.Table | None = None) -> list[pa.RecordBatch]:
+        """Raises InvalidArgument unless append() would accept the batch; returns its scalar
+        record batches. Changes nothing, so a caller can check before logging the batch."""
+        n = int(pks.shape[0])
+        if pks.ndim != 1 or timestamps.shape != (n,):
+            raise InvalidArgument("pks and timestamps must be 1-D arrays of the same length")
+        if self._pk_kind == "int64" and pks.dtype != np.int64:
+            raise InvalidArgument(f"int64 primary keys expected, got {pks.dtype}")
+        if self._pk_kind == "string" and pks.dtype.kind != "U":
+            raise InvalidArgument(f"string primary keys expected (numpy str), got {pks.dtype}")
         if set(vectors) != set(self.specs):
             raise InvalidArgument(
                 f"vector fields {sorted(vectors)} do not match the segment's {sorted(self.specs)}"
@@ -149,27 +160,26 @@ class GrowingSegment:
                     f"vector field {name!r} needs a ({n}, {spec.columns}) {spec.kind} array, got "
                     f"{arr.dtype} {arr.shape}"
                 )
-
-    def append(self, pks: np.ndarray, timestamps: np.ndarray, vectors: dict[str, np.ndarray],
-               scalars: pa.RecordBatch | pa.Table | None = None) -> None:
-        """Appends a validated batch (the proxy has checked it; these checks guard the invariant
-        that every column has the same number of rows). Nothing is changed on error."""
-        n = int(pks.shape[0])
-        if pks.ndim != 1 or timestamps.shape != (n,):
-            raise InvalidArgument("pks and timestamps must be 1-D arrays of the same length")
-        if self._pk_kind == "int64" and pks.dtype != np.int64:
-            raise InvalidArgument(f"int64 primary keys expected, got {pks.dtype}")
-        if self._pk_kind == "string" and pks.dtype.kind != "U":
-            raise InvalidArgument(f"string primary keys expected (numpy str), got {pks.dtype}")
-        self._check_vectors(vectors, n)
         if scalars is not None and scalars.num_rows != n:
             raise InvalidArgument(f"scalars have {scalars.num_rows} rows, the batch has {n}")
         batches = [] if scalars is None else (
             scalars.to_batches() if isinstance(scalars, pa.Table) else [scalars]
         )
         with self._mu:
-            if self._scalars and batches and not batches[0].schema.equals(self._scalars[0].schema):
+            first = self._scalars[0].schema if self._scalars else None
+            if self.rows and (first is None) != (not batches):
                 raise InvalidArgument("scalar columns differ from the segment's earlier batches")
+        if first is not None and batches and not batches[0].schema.equals(first):
+            raise InvalidArgument("scalar columns differ from the segment's earlier batches")
+        return batches
+
+    def append(self, pks: np.ndarray, timestamps: np.ndarray, vectors: dict[str, np.ndarray],
+               scalars: pa.RecordBatch | pa.Table | None = None) -> None:
+        """Appends a validated batch (see check_batch, which runs first: every column keeps the
+        same number of rows). Nothing is changed on error."""
+        batches = self.check_batch(pks, timestamps, vectors, scalars)
+        n = int(pks.shape[0])
+        with self._mu:
             if self._pks is not None:
                 self._pks.append(pks)
             else:
