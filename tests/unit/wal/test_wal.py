@@ -228,3 +228,15 @@ def test_injected_python_fsync_failure_reaches_every_waiter(tmp_path):
 def test_file_wal_satisfies_the_protocol(tmp_path):
     with FileWal(tmp_path) as wal:
         assert isinstance(wal, Wal)
+
+
+def test_end_position_is_a_checkpoint(tmp_path):
+    with FileWal(tmp_path, file_size_limit=65536) as wal:
+        wal.append(b"a" * 40_000)
+        cut = wal.end_position
+        wal.append(b"b" * 40_000)  # rotates: the checkpoint is in the older file
+        wal.append(b"c")
+        assert [e.payload[:1] for e in wal.read(cut)] == [b"b", b"c"]
+        assert [e.payload for e in wal.read(wal.end_position)] == []
+    with FileWal(tmp_path, file_size_limit=65536) as wal:
+        assert list(wal.read(wal.end_position)) == []

@@ -150,6 +150,7 @@ class FileWal:
         except OSError as e:
             raise StorageError(f"cannot create WAL directory {self._dir}: {e}") from e
         self._writer, self._seq = self._recover()
+        self._end = Position(self._seq, self._writer.offset)
         self._flusher: threading.Thread | None = None
         self._stop = threading.Event()
         if self._policy is SyncPolicy.BATCH:
@@ -261,6 +262,7 @@ class FileWal:
             except VecstoreError as e:
                 raise self._poison(e) from e
             seq = self._seq
+            self._end = Position(seq, self._writer.offset)
             self._written += 1 + (self._writer.offset - offset)  # +1: distinct even if empty
             target = self._written
         failpoints.hit("wal.after_write")
@@ -420,6 +422,13 @@ class FileWal:
                 except VecstoreError as e:
                     if self._error is None:
                         raise StorageError(f"closing WAL {self._dir} failed: {e}") from e
+
+    @property
+    def end_position(self) -> Position:
+        """Where the next record will start: just past the last record appended (or found at
+        open). Reading from it yields only records appended later, so it is the checkpoint that
+        covers everything appended so far."""
+        return self._end
 
     @property
     def directory(self) -> Path:

@@ -30,6 +30,10 @@ class Wal(Protocol):
     def read(self, from_position: Position | None = None) -> Iterator[WalEntry]:
         """The records from a position (None: the oldest retained) to the end, in order."""
 
+    @property
+    def end_position(self) -> Position:
+        """Just past the last record appended: a checkpoint covering everything so far."""
+
     def truncate_before(self, position: Position) -> int:
         """Drops whole files of records before ``position``; returns how many were dropped."""
 
