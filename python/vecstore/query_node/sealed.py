@@ -52,20 +52,27 @@ class SealedSegment:
             own_ts = np.concatenate([own_ts, np.asarray(del_ts, dtype=np.uint64)])
         return visible(self.pks, self.segment.timestamps(), own_pk, own_ts, snapshot)
 
-    def search(self, field: str, queries: np.ndarray, k: int, metric: str, snapshot: int,
-               del_pk: np.ndarray | None = None, del_ts: np.ndarray | None = None,
-               allow: np.ndarray | None = None, threads: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k (primary keys, distances), each (queries, min(k, rows)), among rows visible
+    def search_rows(self, field: str, queries: np.ndarray, k: int, metric: str, snapshot: int,
+                    del_pk: np.ndarray | None = None, del_ts: np.ndarray | None = None,
+                    allow: np.ndarray | None = None, threads: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k (row numbers, distances), each (queries, min(k, rows)), among rows visible
         at ``snapshot`` and allowed by ``allow`` (a filter mask, one flag per row, or None).
-        Slots without a hit hold a +/-inf distance (see vecstore.knn)."""
+        Slots without a hit hold row -1 and a +/-inf distance (see vecstore.knn)."""
         rows = self.segment.rows
         mask = self.allow_mask(snapshot, del_pk, del_ts)
         if allow is not None:
             if allow.shape != (rows,):
                 raise InvalidArgument(f"allow must have one flag per row ({rows})")
             mask &= allow
-        kk = min(k, rows)
-        got, dist = vecstore.knn(queries, self.segment.vectors(field), kk, metric, allow=mask,
-                                 threads=threads)
+        return vecstore.knn(queries, self.segment.vectors(field), min(k, rows), metric,
+                            allow=mask, threads=threads)
+
+    def search(self, field: str, queries: np.ndarray, k: int, metric: str, snapshot: int,
+               del_pk: np.ndarray | None = None, del_ts: np.ndarray | None = None,
+               allow: np.ndarray | None = None, threads: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`search_rows`, with primary keys instead of row numbers."""
+        got, dist = self.search_rows(field, queries, k, metric, snapshot, del_pk, del_ts, allow,
+                                     threads)
         return self.pks[np.maximum(got, 0)], dist

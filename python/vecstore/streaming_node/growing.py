@@ -86,12 +86,12 @@ class GrowingView:
     vectors: dict[str, np.ndarray]
     scalars: pa.Table | None
 
-    def search(self, field: str, queries: np.ndarray, k: int, metric: str,
-               allow: np.ndarray | None = None, threads: int = 0
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def search_rows(self, field: str, queries: np.ndarray, k: int, metric: str,
+                    allow: np.ndarray | None = None, threads: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k of ``queries`` over this view's ``field`` among allowed rows. Returns
-        (primary keys, distances), each (queries, min(k, rows)); slots without an allowed row hold
-        distance +/-inf (see vecstore.knn) and an arbitrary key. An empty view returns width 0."""
+        (row numbers, distances), each (queries, min(k, rows)); slots without an allowed row hold
+        row -1 and distance +/-inf (see vecstore.knn). An empty view returns width 0."""
         if field not in self.vectors:
             raise InvalidArgument(
                 f"growing segment has no vector field {field!r}; fields: {sorted(self.vectors)}"
@@ -101,11 +101,18 @@ class GrowingView:
         kk = min(k, self.rows)
         if kk == 0:
             shape = (queries.shape[0], 0)
-            return np.empty(shape, dtype=self.pks.dtype), np.empty(shape, dtype=np.float32)
-        rows, dist = vecstore.knn(queries, self.vectors[field], kk, metric, allow=allow,
-                                  threads=threads)
-        pks = self.pks[np.maximum(rows, 0)]  # -1 (no hit) maps to row 0; its distance is inf
-        return pks, dist
+            return np.empty(shape, dtype=np.int64), np.empty(shape, dtype=np.float32)
+        return vecstore.knn(queries, self.vectors[field], kk, metric, allow=allow, threads=threads)
+
+    def search(self, field: str, queries: np.ndarray, k: int, metric: str,
+               allow: np.ndarray | None = None, threads: int = 0
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`search_rows`, with primary keys instead of row numbers (a slot without a hit
+        holds an arbitrary key and an infinite distance)."""
+        rows, dist = self.search_rows(field, queries, k, metric, allow, threads)
+        if rows.size == 0:
+            return self.pks[:0].reshape(rows.shape), dist
+        return self.pks[np.maximum(rows, 0)], dist
 
 
 class GrowingSegment:
