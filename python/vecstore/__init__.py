@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from vecstore import _core  # noqa: F401  (vecstore._core: levels, CPU features)
+from vecstore.client import MilvusClient
 from vecstore.compute import cdist, knn, set_simd_level, simd_level
 from vecstore.errors import (
     Cancelled,
@@ -23,6 +24,7 @@ from vecstore.errors import (
     StorageError,
     VecstoreError,
 )
+from vecstore.schema import CollectionSchema, DataType, FieldSchema
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,10 @@ if os.environ.get("VECSTORE_SIMD"):
 
 __all__ = [
     "Cancelled",
+    "CollectionSchema",
+    "DataType",
+    "FieldSchema",
+    "MilvusClient",
     "CorruptionError",
     "InternalError",
     "InvalidArgument",

@@ -162,6 +162,7 @@ class Catalog:
         self._require_db(db)
         validate_collection_name(name)
         schema.verify(name)
+        schema = CollectionSchema.from_dict(schema.to_dict()).assign_field_ids()
         existing = self._meta.get(_col_key(db, name))
         if existing is not None:
             meta = CollectionMeta.from_json(existing)

@@ -75,6 +75,13 @@ class DataDir:
                 )
             return wal
 
+    def close_wal(self, channel: str) -> None:
+        """Closes a channel's WAL if it is open (before its directory is removed)."""
+        with self._mu:
+            wal = self._wals.pop(channel, None)
+        if wal is not None:
+            wal.close()
+
     def channels(self) -> list[str]:
         """Channels that have a WAL directory, open or not."""
         wal_root = self.path / "wal"

@@ -33,10 +33,28 @@ from vecstore.streaming_node.records import (
 
 @dataclass(frozen=True)
 class ShardSnapshot:
-    """What a read at ``snapshot`` needs from a shard: its growing data and its deletes."""
+    """What a read at ``snapshot`` needs from a shard: its growing data (the segment being filled
+    first, then any being sealed) and its deletes."""
 
     snapshot: int
     growing: GrowingView
+    delete_pks: np.ndarray
+    delete_ts: np.ndarray
+    sealing: tuple[tuple[int, GrowingView], ...] = ()
+
+    def views(self) -> list[tuple[int, GrowingView]]:
+        """(segment id, view) of every growing segment to search, the current one last."""
+        return [*self.sealing, (-1, self.growing)]
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A growing segment taken out of the write path by :meth:`Shard.rotate`: its rows, the WAL
+    checkpoint that covers them, and the deletes logged up to that checkpoint."""
+
+    segment: GrowingSegment
+    view: GrowingView
+    checkpoint: Position
     delete_pks: np.ndarray
     delete_ts: np.ndarray
 
@@ -53,6 +71,7 @@ class Shard:
         self._pk_kind = pk_kind
         self._mu = threading.Lock()
         self.growing = GrowingSegment(segment_id, specs, pk_kind)
+        self._sealing: dict[int, GrowingSegment] = {}
         self._del_pk: list[np.ndarray] = []
         self._del_ts: list[np.ndarray] = []
         self.serviceable_ts = 0
@@ -60,6 +79,9 @@ class Shard:
         for entry in wal.read(checkpoint):
             self._apply(entry.type, entry.payload, entry.ts_begin)
             self.replayed += 1
+        # Everything written before this open (sealed or replayed) is older than a fresh
+        # timestamp, so reads may start there even when the WAL tail is empty.
+        self.serviceable_ts = max(self.serviceable_ts, tso.now())
 
     def _apply(self, rtype: RecordType, payload: bytes, ts: int) -> None:
         if rtype is RecordType.INSERT:
@@ -98,12 +120,41 @@ class Shard:
             self._apply(RecordType.DELETE, payload, ts)
         return ts
 
+    def _deletes(self) -> tuple[np.ndarray, np.ndarray]:
+        dt = np.dtype(np.int64) if self._pk_kind == "int64" else np.dtype(str)
+        dpk = np.concatenate(self._del_pk) if self._del_pk else np.empty(0, dt)
+        dts = np.concatenate(self._del_ts) if self._del_ts else np.empty(0, np.uint64)
+        return dpk, dts
+
     def snapshot(self, ts: int | None = None) -> ShardSnapshot:
         """The growing data and deletes for a read at ``ts`` (default: everything applied)."""
         with self._mu:
             snap = self.serviceable_ts if ts is None else ts
             view = self.growing.view()
-            dt = np.dtype(np.int64) if self._pk_kind == "int64" else np.dtype(str)
-            dpk = np.concatenate(self._del_pk) if self._del_pk else np.empty(0, dt)
-            dts = np.concatenate(self._del_ts) if self._del_ts else np.empty(0, np.uint64)
-        return ShardSnapshot(snap, view, dpk, dts)
+            sealing = tuple((sid, seg.view()) for sid, seg in self._sealing.items())
+            dpk, dts = self._deletes()
+        return ShardSnapshot(snap, view, dpk, dts, sealing)
+
+    def rotate(self, new_segment_id: int) -> Sealed | None:
+        """Starts a new growing segment and hands back the old one for sealing (None when it is
+        empty). The old segment stays searchable (in ``sealing``) until :meth:`sealed` says its
+        sealed copy is loaded, so no read ever misses its rows."""
+        with self._mu:
+            old = self.growing
+            if old.rows == 0:
+                return None
+            self.growing = GrowingSegment(new_segment_id, self._specs, self._pk_kind)
+            self._sealing[old.segment_id] = old
+            dpk, dts = self._deletes()
+            return Sealed(old, old.view(), self._wal.end_position, dpk, dts)
+
+    def sealed(self, segment_id: int, deletes_through: int | None = None) -> None:
+        """The sealed copy of ``segment_id`` is loaded elsewhere: stop searching the growing one.
+        ``deletes_through``: deletes at or before this timestamp are now in a loaded delete log,
+        so the shard's buffer drops them."""
+        with self._mu:
+            self._sealing.pop(segment_id, None)
+            if deletes_through is not None and self._del_pk:
+                dpk, dts = self._deletes()
+                keep = dts > np.uint64(deletes_through)
+                self._del_pk, self._del_ts = [dpk[keep]], [dts[keep]]

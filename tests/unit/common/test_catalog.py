@@ -49,7 +49,8 @@ def test_collections_lifecycle_and_persistence(tmp_path):
         assert cat.list_collections() == ["docs", "imgs"]
         got = cat.resolve("default", "docs")
         assert got.id == a.id and got.partitions == ["_default"]
-        assert got.collection_schema().to_dict() == schema().to_dict()
+        assert got.collection_schema().to_dict() == schema().assign_field_ids().to_dict()
+        assert [f["field_id"] for f in got.schema["fields"]] == [100, 101]
         assert cat.drop_collection("default", "docs").id == a.id
         assert cat.drop_collection("default", "docs") is None
         assert not cat.has_collection("default", "docs")

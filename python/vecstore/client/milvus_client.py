@@ -1,0 +1,339 @@
+"""MilvusClient: pymilvus's ``MilvusClient`` API, embedded.
+
+``MilvusClient("./my_data")`` (or ``"./milvus.db"``, as Milvus Lite users write it) opens that data
+directory with every role in this process. Method names, parameters, defaults and return shapes
+follow pymilvus 2.6 / Milvus 2.6 (see shared/MILVUS_API.md); parameters this version does not
+implement raise :class:`NotSupported` naming them, never silently ignored.
+
+Supported now: collections (quick setup and schema form, describe/has/list/drop/rename, stats,
+load/release/load state, properties), FLAT/AUTOINDEX indexes (exact search), partitions, aliases,
+databases, insert (rows or columns), delete by ids or filter, get, query (filter, output fields,
+``count(*)``, limit/offset), search (every vector type and metric, filter, output fields,
+limit/offset, partitions, ``round_decimal``), flush, close. Not yet: upsert, hybrid search,
+iterators, range and grouping search, compaction, other index types, server URIs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from vecstore.errors import InvalidArgument, VecstoreError
+from vecstore.schema import CollectionSchema, DataType
+
+_SUPPORTED_INDEXES = {"FLAT", "AUTOINDEX", "BIN_FLAT", ""}
+
+
+class NotSupported(VecstoreError):
+    """A MilvusClient feature or parameter this version of vecstore does not implement."""
+
+    code = 3000  # Milvus's "unsupported operation"
+
+
+class CollectionNotLoaded(VecstoreError):
+    code = 101
+
+
+class IndexParams(list):
+    """``MilvusClient.prepare_index_params()``: a list of index descriptions."""
+
+    def add_index(self, field_name: str, index_type: str = "", index_name: str = "",
+                  metric_type: str | None = None, params: dict | None = None, **kwargs: Any
+                  ) -> None:
+        self.append({"field_name": field_name, "index_type": (index_type or "").upper(),
+                     "index_name": index_name or field_name, "metric_type": metric_type,
+                     "params": dict(params or {}), **kwargs})
+
+
+def _reject(kwargs: dict[str, Any], method: str, allowed: tuple[str, ...] = ()) -> None:
+    extra = sorted(k for k, v in kwargs.items() if k not in allowed and v is not None)
+    if extra:
+        raise NotSupported(f"{method}: parameter(s) {extra} are not supported by vecstore yet")
+
+
+class MilvusClient:
+    def __init__(self, uri: str = "./milvus.db", user: str = "", password: str = "",
+                 db_name: str = "", token: str = "", timeout: float | None = None,
+                 **kwargs: Any) -> None:
+        if not isinstance(uri, (str, os.PathLike)):
+            raise InvalidArgument(f"uri must be a path or URL string, got {type(uri).__name__}")
+        uri = os.fspath(uri)
+        if "://" in uri or uri.startswith("unix:"):
+            raise NotSupported(
+                f"uri {uri!r} names a server; this version of vecstore runs embedded only: pass "
+                "a local directory such as './my_data'")
+        from vecstore.transport.embedded import EmbeddedDeployment
+
+        self._dep = EmbeddedDeployment(uri)
+        self._proxy = self._dep.proxy
+        self._catalog = self._dep.coordinator.catalog
+        self._db = db_name or "default"
+
+    # ---- builders ----------------------------------------------------------------------------
+
+    @staticmethod
+    def create_schema(**kwargs: Any) -> CollectionSchema:
+        return CollectionSchema(**kwargs)
+
+    @staticmethod
+    def prepare_index_params(field_name: str = "", **kwargs: Any) -> IndexParams:
+        params = IndexParams()
+        if field_name:
+            params.add_index(field_name, **kwargs)
+        return params
+
+    # ---- collections -------------------------------------------------------------------------
+
+    def _metric_properties(self, schema: CollectionSchema, index_params: list | None
+                           ) -> dict[str, str]:
+        props: dict[str, str] = {}
+        for ip in index_params or []:
+            field = ip.get("field_name")
+            if field not in [f.name for f in schema.fields]:
+                raise InvalidArgument(f"index on unknown field {field!r}")
+            if ip.get("index_type", "") not in _SUPPORTED_INDEXES:
+                raise NotSupported(
+                    f"index type {ip['index_type']} is not supported by vecstore yet; "
+                    "supported: FLAT, AUTOINDEX (exact search), BIN_FLAT")
+            metric = (ip.get("metric_type") or "").upper()
+            if metric:
+                props[f"metric_type.{field}"] = metric
+            props[f"index.{field}"] = ip.get("index_type") or "AUTOINDEX"
+        return props
+
+    def create_collection(self, collection_name: str, dimension: int | None = None,
+                          primary_field_name: str = "id", id_type: str = "int",
+                          vector_field_name: str = "vector", metric_type: str = "COSINE",
+                          auto_id: bool = False, timeout: float | None = None,
+                          schema: CollectionSchema | None = None,
+                          index_params: list | None = None, **kwargs: Any) -> None:
+        consistency = kwargs.pop("consistency_level", "Bounded")
+        num_shards = kwargs.pop("num_shards", 1)
+        properties = kwargs.pop("properties", None) or {}
+        max_length = kwargs.pop("max_length", 65535)
+        kwargs.pop("enable_dynamic_field", None) if schema is not None else None
+        dynamic = kwargs.pop("enable_dynamic_field", True)
+        _reject(kwargs, "create_collection")
+        if schema is None:
+            if dimension is None:
+                raise InvalidArgument("create_collection needs dimension= (quick setup) or "
+                                      "schema=")
+            schema = CollectionSchema(auto_id=auto_id, enable_dynamic_field=dynamic)
+            if id_type in ("int", DataType.INT64):
+                schema.add_field(primary_field_name, DataType.INT64, is_primary=True,
+                                 auto_id=auto_id)
+            elif id_type in ("string", "str", DataType.VARCHAR):
+                schema.add_field(primary_field_name, DataType.VARCHAR, is_primary=True,
+                                 auto_id=auto_id, max_length=max_length)
+            else:
+                raise InvalidArgument(f"id_type must be 'int' or 'string', got {id_type!r}")
+            schema.add_field(vector_field_name, DataType.FLOAT_VECTOR, dim=dimension)
+            index_params = [{"field_name": vector_field_name, "index_type": "AUTOINDEX",
+                             "metric_type": metric_type}]
+        props = {str(k): str(v) for k, v in properties.items()}
+        props.update(self._metric_properties(schema, index_params))
+        props["vecstore.loaded"] = "true" if index_params else "false"
+        ts = self._dep.coordinator.tso.now()
+        meta = self._catalog.create_collection(self._db, collection_name, schema, ts,
+                                               consistency_level=consistency,
+                                               num_shards=num_shards, properties=props)
+        self._dep.open_collection(meta)
+
+    def has_collection(self, collection_name: str, timeout: float | None = None, **kw: Any
+                       ) -> bool:
+        return self._catalog.has_collection(self._db, collection_name)
+
+    def list_collections(self, **kwargs: Any) -> list[str]:
+        return self._catalog.list_collections(self._db)
+
+    def describe_collection(self, collection_name: str, timeout: float | None = None,
+                            **kwargs: Any) -> dict[str, Any]:
+        meta = self._catalog.resolve(self._db, collection_name)
+        schema = meta.collection_schema().to_dict()
+        props = {k: v for k, v in meta.properties.items()
+                 if not k.startswith(("metric_type.", "index.", "vecstore."))}
+        return {
+            "collection_name": meta.name,
+            "auto_id": schema.get("auto_id", False),
+            "num_shards": meta.num_shards,
+            "description": schema.get("description", ""),
+            "fields": schema.get("fields", []),
+            "functions": schema.get("functions", []),
+            "aliases": self._catalog.aliases_of(self._db, meta.name),
+            "collection_id": meta.id,
+            "consistency_level": meta.consistency_level,
+            "properties": props,
+            "num_partitions": len(meta.partitions),
+            "enable_dynamic_field": schema.get("enable_dynamic_field", False),
+            "created_timestamp": meta.created_ts,
+        }
+
+    def drop_collection(self, collection_name: str, timeout: float | None = None,
+                        **kwargs: Any) -> None:
+        meta = self._catalog.drop_collection(self._db, collection_name)
+        if meta is not None:
+            self._dep.drop_collection_data(meta)
+
+    def rename_collection(self, old_name: str, new_name: str, target_db: str = "",
+                          timeout: float | None = None, **kwargs: Any) -> None:
+        self._catalog.rename_collection(self._db, old_name, new_name, target_db or None)
+
+    def get_collection_stats(self, collection_name: str, timeout: float | None = None,
+                             **kwargs: Any) -> dict[str, int]:
+        meta = self._catalog.resolve(self._db, collection_name)
+        return {"row_count": self._dep.row_count(meta)}
+
+    def alter_collection_properties(self, collection_name: str, properties: dict,
+                                    timeout: float | None = None, **kwargs: Any) -> None:
+        self._catalog.alter_properties(self._db, collection_name, properties)
+
+    def load_collection(self, collection_name: str, timeout: float | None = None,
+                        **kwargs: Any) -> None:
+        meta = self._catalog.resolve(self._db, collection_name)
+        if not any(k.startswith("index.") for k in meta.properties):
+            raise InvalidArgument(f"index not found[collection={meta.name}]: create an index "
+                                  "on the vector field before loading")
+        self._catalog.alter_properties(self._db, collection_name, {"vecstore.loaded": "true"})
+
+    def release_collection(self, collection_name: str, timeout: float | None = None,
+                           **kwargs: Any) -> None:
+        self._catalog.alter_properties(self._db, collection_name, {"vecstore.loaded": "false"})
+
+    def get_load_state(self, collection_name: str, partition_name: str = "",
+                       timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        from vecstore.client.load_state import LoadState
+
+        meta = self._catalog.resolve(self._db, collection_name)
+        loaded = meta.properties.get("vecstore.loaded") == "true"
+        return {"state": LoadState.Loaded if loaded else LoadState.NotLoad}
+
+    def _loaded(self, collection_name: str) -> None:
+        meta = self._catalog.resolve(self._db, collection_name)
+        if meta.properties.get("vecstore.loaded") != "true":
+            raise CollectionNotLoaded(f"collection not loaded[collection={meta.name}]: call "
+                                      "load_collection first")
+
+    # ---- indexes -----------------------------------------------------------------------------
+
+    def create_index(self, collection_name: str, index_params: list,
+                     timeout: float | None = None, **kwargs: Any) -> None:
+        meta = self._catalog.resolve(self._db, collection_name)
+        props = self._metric_properties(meta.collection_schema(), index_params)
+        self._catalog.alter_properties(self._db, collection_name, props)
+
+    def list_indexes(self, collection_name: str, field_name: str = "", **kwargs: Any
+                     ) -> list[str]:
+        meta = self._catalog.resolve(self._db, collection_name)
+        return [k[len("index."):] for k in meta.properties if k.startswith("index.")
+                and (not field_name or k == f"index.{field_name}")]
+
+    # ---- partitions, aliases, databases ------------------------------------------------------
+
+    def create_partition(self, collection_name: str, partition_name: str, **kw: Any) -> None:
+        self._catalog.create_partition(self._db, collection_name, partition_name)
+
+    def drop_partition(self, collection_name: str, partition_name: str, **kw: Any) -> None:
+        self._catalog.drop_partition(self._db, collection_name, partition_name)
+
+    def has_partition(self, collection_name: str, partition_name: str, **kw: Any) -> bool:
+        return self._catalog.has_partition(self._db, collection_name, partition_name)
+
+    def list_partitions(self, collection_name: str, **kw: Any) -> list[str]:
+        return self._catalog.list_partitions(self._db, collection_name)
+
+    def create_alias(self, collection_name: str, alias: str, **kw: Any) -> None:
+        self._catalog.create_alias(self._db, collection_name, alias)
+
+    def alter_alias(self, collection_name: str, alias: str, **kw: Any) -> None:
+        self._catalog.alter_alias(self._db, collection_name, alias)
+
+    def drop_alias(self, alias: str, **kw: Any) -> None:
+        self._catalog.drop_alias(self._db, alias)
+
+    def describe_alias(self, alias: str, **kw: Any) -> dict[str, str]:
+        return self._catalog.describe_alias(self._db, alias)
+
+    def list_aliases(self, collection_name: str = "", **kw: Any) -> dict[str, Any]:
+        return self._catalog.list_aliases(self._db, collection_name)
+
+    def create_database(self, db_name: str, properties: dict | None = None, **kw: Any) -> None:
+        self._catalog.create_database(db_name, self._dep.coordinator.tso.now(), properties)
+
+    def drop_database(self, db_name: str, **kw: Any) -> None:
+        self._catalog.drop_database(db_name)
+
+    def list_databases(self, **kw: Any) -> list[str]:
+        return self._catalog.list_databases()
+
+    def describe_database(self, db_name: str, **kw: Any) -> dict[str, Any]:
+        return self._catalog.describe_database(db_name)
+
+    def use_database(self, db_name: str, **kw: Any) -> None:
+        self._catalog.list_collections(db_name)  # raises DatabaseNotFound
+        self._db = db_name
+
+    # ---- data --------------------------------------------------------------------------------
+
+    def insert(self, collection_name: str, data: Any, timeout: float | None = None,
+               partition_name: str | None = "", **kwargs: Any) -> dict[str, Any]:
+        _reject(kwargs, "insert")
+        return self._proxy.insert(self._db, collection_name, data, partition_name or None)
+
+    def upsert(self, collection_name: str, data: Any, **kwargs: Any) -> dict[str, Any]:
+        raise NotSupported("upsert is not supported by vecstore yet; delete then insert instead")
+
+    def delete(self, collection_name: str, ids: Any = None, timeout: float | None = None,
+               filter: str | None = None, partition_name: str | None = None,  # noqa: A002
+               filter_params: dict | None = None, **kwargs: Any) -> dict[str, int]:
+        _reject(kwargs, "delete")
+        return self._proxy.delete(self._db, collection_name, ids, filter, filter_params,
+                                  partition_name or None)
+
+    def get(self, collection_name: str, ids: Any, output_fields: list[str] | None = None,
+            timeout: float | None = None, partition_names: list[str] | None = None,
+            **kwargs: Any) -> list[dict[str, Any]]:
+        _reject(kwargs, "get")
+        self._loaded(collection_name)
+        fields = ["*"] if output_fields is None else output_fields
+        return self._proxy.query(self._db, collection_name, "", fields, None, 0, None,
+                                 partition_names, ids)
+
+    def query(self, collection_name: str, filter: str = "",  # noqa: A002
+              output_fields: list[str] | None = None, timeout: float | None = None,
+              ids: Any = None, partition_names: list[str] | None = None,
+              **kwargs: Any) -> list[dict[str, Any]]:
+        limit = kwargs.pop("limit", None)
+        offset = kwargs.pop("offset", 0)
+        params = kwargs.pop("filter_params", None)
+        kwargs.pop("consistency_level", None)  # embedded reads always see every applied write
+        _reject(kwargs, "query")
+        self._loaded(collection_name)
+        return self._proxy.query(self._db, collection_name, filter, output_fields, limit,
+                                 offset, params, partition_names, ids)
+
+    def search(self, collection_name: str, data: Any, filter: str = "",  # noqa: A002
+               limit: int = 10, output_fields: list[str] | None = None,
+               search_params: dict | None = None, timeout: float | None = None,
+               partition_names: list[str] | None = None, anns_field: str | None = None,
+               **kwargs: Any) -> list[list[dict[str, Any]]]:
+        offset = kwargs.pop("offset", 0)
+        round_decimal = kwargs.pop("round_decimal", -1)
+        params = kwargs.pop("filter_params", None)
+        kwargs.pop("consistency_level", None)  # embedded reads always see every applied write
+        _reject(kwargs, "search")
+        self._loaded(collection_name)
+        return self._proxy.search(self._db, collection_name, data, limit, output_fields,
+                                  filter, params, search_params, anns_field, partition_names,
+                                  offset, round_decimal)
+
+    def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
+        self._dep.flush(self._catalog.resolve(self._db, collection_name))
+
+    def close(self) -> None:
+        self._dep.close()
+
+    def __enter__(self) -> MilvusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,59 @@
+"""Read parts: one sealed segment or one growing view, seen the same way by the proxy's read path.
+
+A part gives its rows' primary keys and insert timestamps (for MVCC), a filter table (the pk plus
+the scalar columns, named like the schema's fields, with ``$meta`` and the hidden partition
+column), vector columns by field, and exact top-k search over its rows under an allow-mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from vecstore.streaming_node.flush import loaded_name
+
+
+@dataclass
+class Part:
+    pks: np.ndarray
+    timestamps: np.ndarray
+    scalars: Callable[[], pa.Table | None]  # without the pk column
+    vectors: Callable[[str], np.ndarray]
+    search_rows: Callable[..., tuple[np.ndarray, np.ndarray]]  # (field, q, k, metric, allow)
+    rows: int
+    _table: pa.Table | None = field(default=None, repr=False)
+
+    def table(self, pk_name: str) -> pa.Table:
+        """pk + scalar columns (cached), for filters and output fields."""
+        if self._table is None:
+            sc = self.scalars()
+            pk = pa.array(self.pks)
+            if sc is None:
+                self._table = pa.table({pk_name: pk})
+            else:
+                keep = [n for n in sc.column_names if n not in (pk_name, "$ts")]
+                self._table = sc.select(keep).add_column(0, pk_name, pk)
+        return self._table
+
+
+def growing_part(view: object) -> Part:
+    return Part(view.pks, view.timestamps, lambda: view.scalars,  # type: ignore[attr-defined]
+                lambda f: view.vectors[f], view.search_rows, view.rows)  # type: ignore[attr-defined]
+
+
+def sealed_part(sealed: object, snapshot: int, del_pk: np.ndarray, del_ts: np.ndarray) -> Part:
+    seg = sealed.segment  # type: ignore[attr-defined]
+
+    def search_rows(field: str, q: np.ndarray, k: int, metric: str, allow: np.ndarray | None):
+        return sealed.search_rows(field, q, k, metric, snapshot, del_pk, del_ts,  # type: ignore
+                                  allow=allow)
+
+    def scalars() -> pa.Table:
+        table = seg.scalars()
+        return table.rename_columns([loaded_name(n) for n in table.column_names])
+
+    return Part(sealed.pks, seg.timestamps(), scalars,  # type: ignore[attr-defined]
+                lambda f: seg.vectors(f), search_rows, seg.rows)
