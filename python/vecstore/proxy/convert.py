@@ -88,6 +88,8 @@ def query_vectors(data: object, spec: VectorSpec) -> np.ndarray:
         dtype = ml_dtypes.bfloat16
     if isinstance(data, (bytes, bytearray)) and spec.kind == "binary":
         data = [data]
+    if isinstance(data, np.ndarray) and data.ndim == 2:
+        data = list(data)  # a matrix of queries, one per row
     rows = []
     for q in data if isinstance(data, (list, tuple)) else [data]:
         if spec.kind == "binary" and isinstance(q, (bytes, bytearray)):

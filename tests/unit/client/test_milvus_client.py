@@ -72,6 +72,8 @@ def test_filters_partitions_offset_and_output_fields(client, rng):
     only_p1 = client.search("docs", [q], limit=3, partition_names=["p1"])[0]
     ids_p1, _ = oracle(q, vecs[100:], np.arange(100, 200), "COSINE", 3)
     assert [h["id"] for h in only_p1] == ids_p1
+    batch = client.search("docs", vecs[:3], limit=2)  # a 2-D array: three queries
+    assert len(batch) == 3 and batch[1][0]["id"] == 1
     page = client.search("docs", [q], limit=2, offset=2)[0]
     full, _ = oracle(q, vecs, np.arange(200), "COSINE", 4)
     assert [h["id"] for h in page] == full[2:4]
