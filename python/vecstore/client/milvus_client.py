@@ -5,11 +5,11 @@ directory with every role in this process. Method names, parameters, defaults an
 follow pymilvus 2.6 / Milvus 2.6 (see shared/MILVUS_API.md); parameters this version does not
 implement raise :class:`NotSupported` naming them, never silently ignored.
 
-Supported now: collections (quick setup and schema form, describe/has/list/drop/rename, stats,
+Supported now: upsert (not partial), collections (quick setup and schema form, describe/has/list/drop/rename, stats,
 load/release/load state, properties), FLAT/AUTOINDEX indexes (exact search), partitions, aliases,
 databases, insert (rows or columns), delete by ids or filter, get, query (filter, output fields,
 ``count(*)``, limit/offset), search (every vector type and metric, filter, output fields,
-limit/offset, partitions, ``round_decimal``), flush, close. Not yet: upsert, hybrid search,
+limit/offset, partitions, ``round_decimal``), flush, close. Not yet: partial upsert, hybrid search,
 iterators, range and grouping search, compaction, other index types, server URIs.
 """
 
@@ -279,8 +279,14 @@ class MilvusClient:
         _reject(kwargs, "insert")
         return self._proxy.insert(self._db, collection_name, data, partition_name or None)
 
-    def upsert(self, collection_name: str, data: Any, **kwargs: Any) -> dict[str, Any]:
-        raise NotSupported("upsert is not supported by vecstore yet; delete then insert instead")
+    def upsert(self, collection_name: str, data: Any, timeout: float | None = None,
+               partition_name: str | None = "", **kwargs: Any) -> dict[str, Any]:
+        """Inserts rows, replacing any stored under the same primary keys, atomically."""
+        if kwargs.pop("partial_update", False):
+            raise NotSupported("upsert(partial_update=True) is not supported by vecstore yet")
+        _reject(kwargs, "upsert")
+        return self._proxy.insert(self._db, collection_name, data, partition_name or None,
+                                  upsert=True)
 
     def delete(self, collection_name: str, ids: Any = None, timeout: float | None = None,
                filter: str | None = None, partition_name: str | None = None,  # noqa: A002

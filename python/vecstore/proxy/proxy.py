@@ -113,8 +113,13 @@ class Proxy:
 
     # ---- writes ------------------------------------------------------------------------------
 
-    def insert(self, db: str, name: str, data: Any, partition: str | None) -> dict[str, Any]:
+    def insert(self, db: str, name: str, data: Any, partition: str | None,
+               upsert: bool = False) -> dict[str, Any]:
         meta, schema, layout = self.collection(db, name)
+        if upsert and layout.auto_id:
+            raise InvalidArgument(
+                "upsert into an auto_id collection is not supported by vecstore yet: its primary "
+                "keys are generated, so insert new rows and delete old ones instead")
         part = partition or "_default"
         if part not in meta.partitions:
             raise InvalidArgument(f"partition not found[partition={part}]")
@@ -136,8 +141,8 @@ class Proxy:
         else:
             pks = pk_array(table.column(layout.pk), layout.pk_kind)
         vectors, scalars = split_batch(table, layout, pks, part)
-        self._streaming.shard(meta.id).insert(pks, vectors, scalars)
-        return {"insert_count": n, "ids": pks.tolist()}
+        self._streaming.shard(meta.id).insert(pks, vectors, scalars, upsert=upsert)
+        return {"upsert_count" if upsert else "insert_count": n, "ids": pks.tolist()}
 
     def _id_blocks(self, n: int) -> list[tuple[int, int]]:
         out, left = [], n

@@ -4,6 +4,9 @@ insert  one record batch: ``$pk`` (int64 or utf8), one ``$vec:<field>`` column p
         fixed-size binary holding each row's raw little-endian bytes (any vector kind, zero-copy
         from the numpy rows), then the scalar columns under their own names. Every row of the batch
         carries the record's timestamp (ts_begin == ts_end).
+        An upsert is an insert record whose schema metadata holds ``vecstore.upsert = 1``: applying
+        it deletes the batch's primary keys and inserts its rows at the same timestamp, in one
+        record, so a crash can never keep the delete without the insert.
 delete  one record batch: ``$pk``. The record's timestamp is the delete timestamp.
 
 Decoding checks the layout against the shard's vector specs and raises CorruptionError on any
@@ -42,8 +45,11 @@ def _pk_array(pks: np.ndarray) -> pa.Array:
     return pa.array(pks, type=pa.int64() if pks.dtype == np.int64 else pa.string())
 
 
+UPSERT_KEY = b"vecstore.upsert"
+
+
 def encode_insert(pks: np.ndarray, vectors: dict[str, np.ndarray],
-                  scalars: pa.RecordBatch | None) -> bytes:
+                  scalars: pa.RecordBatch | None, *, upsert: bool = False) -> bytes:
     cols = {PK: _pk_array(pks)}
     for name, arr in vectors.items():
         row_bytes = arr.shape[1] * arr.dtype.itemsize
@@ -53,7 +59,10 @@ def encode_insert(pks: np.ndarray, vectors: dict[str, np.ndarray],
     if scalars is not None:
         for field, column in zip(scalars.schema, scalars.columns):
             cols[field.name] = column
-    return _stream(pa.record_batch(cols))
+    batch = pa.record_batch(cols)
+    if upsert:
+        batch = batch.replace_schema_metadata({UPSERT_KEY: b"1"})
+    return _stream(batch)
 
 
 def encode_delete(pks: np.ndarray) -> bytes:
@@ -80,6 +89,11 @@ def _pks(batch: pa.RecordBatch) -> np.ndarray:
     raise CorruptionError(f"WAL record has a $pk column of type {col.type}")
 
 
+def is_upsert(payload: bytes) -> bool:
+    meta = pa.ipc.open_stream(payload).schema.metadata or {}
+    return meta.get(UPSERT_KEY) == b"1"
+
+
 def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
                   ) -> tuple[np.ndarray, dict[str, np.ndarray], pa.RecordBatch | None]:
     batch = _read(payload)
@@ -101,7 +115,7 @@ def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
             rows = rows.view(ml_dtypes.bfloat16)
         vectors[name] = rows
     names = [n for n in batch.schema.names if n != PK and not n.startswith(VEC_PREFIX)]
-    scalars = batch.select(names) if names else None
+    scalars = batch.select(names).replace_schema_metadata(None) if names else None
     return pks, vectors, scalars
 
 

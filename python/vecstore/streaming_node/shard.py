@@ -28,6 +28,7 @@ from vecstore.streaming_node.records import (
     decode_insert,
     encode_delete,
     encode_insert,
+    is_upsert,
 )
 
 
@@ -86,6 +87,10 @@ class Shard:
     def _apply(self, rtype: RecordType, payload: bytes, ts: int) -> None:
         if rtype is RecordType.INSERT:
             pks, vectors, scalars = decode_insert(payload, self._specs)
+            if is_upsert(payload):
+                # Same timestamp: the delete hides older versions only (mvcc: ts < delete ts).
+                self._del_pk.append(pks)
+                self._del_ts.append(np.full(pks.shape[0], ts, np.uint64))
             self.growing.append(pks, np.full(pks.shape[0], ts, np.uint64), vectors, scalars)
         elif rtype is RecordType.DELETE:
             pks = decode_delete(payload)
@@ -94,12 +99,13 @@ class Shard:
         self.serviceable_ts = max(self.serviceable_ts, ts)
 
     def insert(self, pks: np.ndarray, vectors: dict[str, np.ndarray],
-               scalars: pa.RecordBatch | None = None) -> int:
+               scalars: pa.RecordBatch | None = None, *, upsert: bool = False) -> int:
         """Durably inserts a validated batch; returns its timestamp. The batch is visible to
-        reads at that timestamp or later once this returns."""
+        reads at that timestamp or later once this returns. With ``upsert``, rows already stored
+        under the batch's primary keys are replaced, atomically (one WAL record)."""
         if pks.ndim != 1 or pks.shape[0] == 0:
             raise InvalidArgument("an insert needs a non-empty 1-D array of primary keys")
-        payload = encode_insert(pks, vectors, scalars)
+        payload = encode_insert(pks, vectors, scalars, upsert=upsert)
         with self._mu:
             # Checked under the lock, before the WAL: a record that could not be applied must
             # never be logged, or every replay would fail on it.

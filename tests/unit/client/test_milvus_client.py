@@ -179,8 +179,8 @@ def test_bad_input_changes_nothing(client, rng):
     assert client.get_collection_stats("docs") == {"row_count": 1}
     with pytest.raises(NotSupported, match="group_by_field"):
         client.search("docs", [[1, 2, 3, 4]], group_by_field="x")
-    with pytest.raises(NotSupported, match="upsert"):
-        client.upsert("docs", [])
+    with pytest.raises(NotSupported, match="partial_update"):
+        client.upsert("docs", [{"id": 1, "vector": [1, 2, 3, 4]}], partial_update=True)
     with pytest.raises(InvalidArgument, match="dim"):
         client.search("docs", [[1, 2, 3]])
     with pytest.raises(InvalidArgument, match="ids or filter"):
@@ -206,3 +206,29 @@ def test_arrow_table_insert(client, rng):
     })
     assert client.insert("t", table)["ids"] == [10, 11]
     assert client.search("t", [[0, 1, 0, 0]], limit=1)[0][0]["id"] == 11
+
+
+def test_upsert_replaces_atomically_and_survives_reopen(tmp_path, rng):
+    path = str(tmp_path / "db")
+    c = MilvusClient(path)
+    c.create_collection("docs", dimension=4, metric_type="L2")
+    c.insert("docs", [{"id": i, "vector": [i, 0, 0, 0], "v": 1} for i in range(5)])
+    c.flush("docs")  # the old versions are sealed; the upsert lands in growing data
+    res = c.upsert("docs", [{"id": 2, "vector": [100, 0, 0, 0], "v": 2},
+                            {"id": 9, "vector": [9, 0, 0, 0], "v": 2}])
+    assert res == {"upsert_count": 2, "ids": [2, 9]}
+
+    def check(client):
+        assert client.query("docs", filter="", output_fields=["count(*)"]) == [{"count(*)": 6}]
+        assert client.get("docs", [2], output_fields=["v"]) == [{"id": 2, "v": 2}]
+        hit = client.search("docs", [[2, 0, 0, 0]], limit=1)[0][0]
+        assert hit["id"] != 2  # the old vector [2, 0, 0, 0] is gone
+        assert client.search("docs", [[100, 0, 0, 0]], limit=1)[0][0]["id"] == 2
+
+    check(c)
+    c.close()
+    c = MilvusClient(path)  # replayed from the WAL: the delete and insert come back together
+    check(c)
+    c.flush("docs")
+    check(c)
+    c.close()
