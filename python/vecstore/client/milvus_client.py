@@ -5,12 +5,13 @@ directory with every role in this process. Method names, parameters, defaults an
 follow pymilvus 2.6 / Milvus 2.6 (see shared/MILVUS_API.md); parameters this version does not
 implement raise :class:`NotSupported` naming them, never silently ignored.
 
-Supported now: upsert (not partial), collections (quick setup and schema form, describe/has/list/drop/rename, stats,
+Supported now: collections (quick setup and schema form, describe/has/list/drop/rename, stats,
 load/release/load state, properties), FLAT/AUTOINDEX indexes (exact search), partitions, aliases,
-databases, insert (rows or columns), delete by ids or filter, get, query (filter, output fields,
-``count(*)``, limit/offset), search (every vector type and metric, filter, output fields,
-limit/offset, partitions, ``round_decimal``), flush, close. Not yet: partial upsert, hybrid search,
-iterators, range and grouping search, compaction, other index types, server URIs.
+databases, insert (rows or columns), upsert (not partial), delete by ids or filter, get, query
+(filter, output fields, ``count(*)``, limit/offset), search (every vector type and metric,
+filter, output fields, limit/offset, partitions, ``round_decimal``), flush, close. Not yet:
+partial upsert, hybrid search, iterators, range and grouping search, compaction, other index
+types, server URIs.
 """
 
 from __future__ import annotations
