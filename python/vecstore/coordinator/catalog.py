@@ -67,6 +67,17 @@ class CollectionMeta:
         return CollectionSchema.from_dict(self.schema)
 
 
+def next_counter(meta: MetaStore, key: str) -> int:
+    """Increments the integer counter at ``key`` (absent = 0) with compare-and-put, so concurrent
+    callers, in this process or another, always get distinct values; returns the new value."""
+    while True:
+        raw = meta.get(key)
+        cur = int(raw) if raw else 0
+        cmp = Compare.absent(key) if raw is None else Compare.value_equals(key, raw)
+        if meta.txn([cmp], [Put(key, str(cur + 1).encode())]).succeeded:
+            return cur + 1
+
+
 def _check_partition_name(name: object) -> None:
     """Milvus's validatePartitionTag: the collection-name rules, worded for partitions."""
     if not isinstance(name, str) or not name:
@@ -147,12 +158,7 @@ class Catalog:
     # ---- collections -------------------------------------------------------------------------
 
     def _next_id(self) -> int:
-        while True:
-            raw = self._meta.get(_SEQ)
-            cur = int(raw) if raw else 0
-            cmp = Compare.absent(_SEQ) if raw is None else Compare.value_equals(_SEQ, raw)
-            if self._meta.txn([cmp], [Put(_SEQ, str(cur + 1).encode())]).succeeded:
-                return cur + 1
+        return next_counter(self._meta, _SEQ)
 
     def create_collection(self, db: str, name: str, schema: CollectionSchema, ts: int, *,
                           consistency_level: str = "Bounded", num_shards: int = 1,

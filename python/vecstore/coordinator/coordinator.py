@@ -18,9 +18,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from vecstore.coordinator.catalog import Catalog
+from vecstore.coordinator.catalog import Catalog, next_counter
 from vecstore.coordinator.tso import TimestampOracle
-from vecstore.storage.meta import Compare, DeletePrefix, MetaStore, Put
+from vecstore.storage.meta import DeletePrefix, MetaStore, Put
 from vecstore.storage.segment import DeltaInfo
 from vecstore.storage.wal import Position
 
@@ -44,16 +44,8 @@ class Coordinator:
         self.catalog = Catalog(meta)
         self.tso = TimestampOracle(meta)
 
-    def _next(self, key: str) -> int:
-        while True:
-            raw = self.meta.get(key)
-            cur = int(raw) if raw else 0
-            cmp = Compare.absent(key) if raw is None else Compare.value_equals(key, raw)
-            if self.meta.txn([cmp], [Put(key, str(cur + 1).encode())]).succeeded:
-                return cur + 1
-
     def next_segment_id(self) -> int:
-        return self._next("seq/segment")
+        return next_counter(self.meta, "seq/segment")
 
     def segments(self, collection_id: int) -> list[SegmentRef]:
         prefix = f"segments/{collection_id}/"
