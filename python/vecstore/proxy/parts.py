@@ -24,6 +24,7 @@ class Part:
     vectors: Callable[[str], np.ndarray]
     search_rows: Callable[..., tuple[np.ndarray, np.ndarray]]  # (field, q, k, metric, allow)
     rows: int
+    json_cache: object = None  # expr.JsonCache of an immutable part, reused across queries
     _table: pa.Table | None = field(default=None, repr=False)
 
     def table(self, pk_name: str) -> pa.Table:
@@ -56,4 +57,5 @@ def sealed_part(sealed: object, snapshot: int, del_pk: np.ndarray, del_ts: np.nd
         return table.rename_columns([loaded_name(n) for n in table.column_names])
 
     return Part(sealed.pks, seg.timestamps(), scalars,  # type: ignore[attr-defined]
-                lambda f: seg.vectors(f), search_rows, seg.rows)
+                lambda f: seg.vectors(f), search_rows, seg.rows,
+                json_cache=sealed.json_cache)  # type: ignore[attr-defined]

@@ -97,7 +97,7 @@ class Proxy:
                 col = p.table(layout.pk).column(PARTITION_COLUMN).to_numpy(zero_copy_only=False)
                 m &= np.isin(col.astype(str), partitions)
             if flt is not None and m.any():
-                m &= np.asarray(flt.evaluate(p.table(layout.pk)), dtype=bool)
+                m &= np.asarray(flt.evaluate(p.table(layout.pk), cache=p.json_cache), dtype=bool)
             masks.append(m)
         return masks
 
