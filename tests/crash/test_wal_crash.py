@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -45,14 +46,34 @@ def run_child(directory: Path, run_id: int, *, failpoint: str | None, kill_after
         args.append(str(batches))
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                             cwd=ROOT)
+    lines: list[str] = []
+    opened = threading.Event()
+
+    def pump() -> None:
+        for raw in proc.stdout:  # type: ignore[union-attr]
+            line = raw.decode()
+            lines.append(line)
+            if line.startswith("OPEN"):
+                opened.set()
+        opened.set()  # EOF: the child is gone (possibly killed while recovering)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     if kill_after is not None:
+        # The random window starts once the WAL is open: interpreter start-up and imports are
+        # not what the harness is testing, and on a loaded machine they can take most of a second.
+        opened.wait(timeout=60)
         try:
             proc.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=120)
+    proc.wait(timeout=120)
+    reader.join(timeout=120)
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.stderr.close()  # type: ignore[union-attr]
     acked = {}
-    for line in out.decode().splitlines():
+    for line in lines:
         parts = line.split()
         if parts and parts[0] == "ACK":
             acked[(int(parts[1]), int(parts[2]))] = int(parts[3])
