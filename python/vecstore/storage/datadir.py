@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from vecstore.errors import InvalidArgument
+from vecstore.storage.fsutil import text_path
 from vecstore.storage.lock import DataDirLock
 from vecstore.storage.meta import SqliteMetaStore
 from vecstore.storage.object import LocalObjectStore
@@ -34,11 +35,7 @@ class DataDir:
 
     def __init__(self, path: str | os.PathLike[str], *, role: str = "embedded",
                  create: bool = True) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidArgument(
-                f"data directory must be a str or os.PathLike, got {type(path).__name__}"
-            )
-        self.path = Path(path).absolute()
+        self.path = Path(text_path(path, "data directory")).absolute()
         self._mu = threading.Lock()
         self._wals: dict[str, FileWal] = {}
         self._closed = False

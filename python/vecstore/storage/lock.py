@@ -32,6 +32,7 @@ import threading
 from dataclasses import dataclass
 
 from vecstore.errors import InvalidArgument, NotFoundError, StorageError
+from vecstore.storage.fsutil import text_path
 
 try:
     import fcntl
@@ -110,13 +111,7 @@ class DataDirLock:
     def __init__(
         self, path: str | os.PathLike[str], *, role: str = "", create: bool = False
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidArgument(
-                f"data directory must be a str or os.PathLike, got {type(path).__name__}"
-            )
-        directory = os.fspath(path)
-        if not isinstance(directory, str) or not directory:
-            raise InvalidArgument("data directory must be a non-empty text path")
+        directory = text_path(path, "data directory")
         if not isinstance(role, str):
             raise InvalidArgument(f"role must be a str, got {type(role).__name__}")
         if fcntl is None:

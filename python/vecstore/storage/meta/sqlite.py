@@ -51,6 +51,7 @@ from vecstore.errors import (
     NotFoundError,
     StorageError,
 )
+from vecstore.storage.fsutil import fsync_dir, text_path
 from vecstore.storage.meta.protocol import (
     EVENT_DELETE,
     EVENT_PUT,
@@ -146,14 +147,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
             logger.exception("rollback failed")
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class SqliteMetaStore:
     """The embedded :class:`~vecstore.storage.meta.MetaStore` over one SQLite file.
 
@@ -174,13 +167,7 @@ class SqliteMetaStore:
         history_revisions: int = 10_000,
         poll_interval_s: float = 0.05,
     ) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise InvalidArgument(
-                f"meta store path must be a str or os.PathLike, got {type(path).__name__}"
-            )
-        path = os.fspath(path)
-        if not isinstance(path, str) or not path:
-            raise InvalidArgument("meta store path must be a non-empty text path")
+        path = text_path(path, "meta store path")
         for name, value in (
             ("busy_timeout_s", busy_timeout_s),
             ("poll_interval_s", poll_interval_s),
@@ -237,7 +224,7 @@ class SqliteMetaStore:
             raise
         if created:
             try:
-                _fsync_dir(os.path.dirname(self._path))
+                fsync_dir(os.path.dirname(self._path))
             except OSError as e:
                 self.close()
                 raise StorageError(

@@ -44,6 +44,7 @@ import time
 from collections.abc import Iterator
 
 from vecstore.errors import InvalidArgument, NotFoundError, StorageError
+from vecstore.storage.fsutil import fsync_dir, text_path
 from vecstore.storage.object.protocol import (
     TEMP_PREFIX,
     BytesLike,
@@ -55,7 +56,6 @@ from vecstore.storage.object.protocol import (
 logger = logging.getLogger(__name__)
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _MAX_WRITE = 1 << 30  # bytes per os.write call (Linux writes at most ~2 GiB at once)
 _PUT_ATTEMPTS = 8  # a concurrent delete may remove a directory between mkdir and open
 
@@ -92,14 +92,6 @@ def _hint(e: OSError) -> str:
     return "check the disk and the data directory"
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_all(fd: int, view: memoryview) -> None:
     # os.write may write less than asked (signals, large sizes): loop until everything is out.
     offset, total = 0, len(view)
@@ -130,14 +122,7 @@ class LocalObjectStore:
     """
 
     def __init__(self, root_dir: str | os.PathLike[str], *, create: bool = True) -> None:
-        if not isinstance(root_dir, (str, os.PathLike)):
-            raise InvalidArgument(
-                f"object store root must be a str or os.PathLike, got {type(root_dir).__name__}"
-            )
-        root = os.fspath(root_dir)
-        if not isinstance(root, str) or not root:
-            raise InvalidArgument("object store root must be a non-empty text path")
-        root = os.path.abspath(root)
+        root = os.path.abspath(text_path(root_dir, "object store root"))
         if os.path.exists(root) and not os.path.isdir(root):
             raise InvalidArgument(
                 f"object store root {root} exists but is not a directory; pass a directory"
@@ -167,7 +152,7 @@ class LocalObjectStore:
                     os.mkdir(path)
                 except FileExistsError:
                     continue
-                _fsync_dir(os.path.dirname(path))
+                fsync_dir(os.path.dirname(path))
         except OSError as e:
             err = StorageError(f"cannot create object store root {root}: {e.strerror}; {_hint(e)}")
             err.errno = e.errno
@@ -235,7 +220,7 @@ class LocalObjectStore:
                 os.mkdir(current)
             except FileExistsError:
                 continue
-            _fsync_dir(parent)
+            fsync_dir(parent)
         return current
 
     def _write_temp(self, key: str, view: memoryview) -> tuple[str, str]:
@@ -324,7 +309,7 @@ class LocalObjectStore:
 
     def _sync_dir(self, directory: str, key: str) -> None:
         try:
-            _fsync_dir(directory)
+            fsync_dir(directory)
         except OSError as e:
             # The object is complete and visible but its directory entry may not survive a crash.
             raise self._error("syncing the directory of", key, e) from e

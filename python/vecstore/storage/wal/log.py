@@ -28,6 +28,7 @@ from pathlib import Path
 from vecstore import _core
 from vecstore.common import failpoints
 from vecstore.errors import CorruptionError, InvalidArgument, StorageError, VecstoreError
+from vecstore.storage.fsutil import fsync_dir
 from vecstore.storage.wal.records import (
     Position,
     RecordType,
@@ -47,14 +48,6 @@ DEFAULT_FILE_SIZE_LIMIT = 64 << 20
 
 def _file_name(seq: int) -> str:
     return f"{seq:020d}.log"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _payload_bytes(payload: object) -> memoryview:
@@ -183,7 +176,7 @@ class FileWal:
             log.warning("removing WAL file %s of %d bytes left by an interrupted creation",
                         path, size)
             path.unlink()
-            _fsync_dir(self._dir)
+            fsync_dir(self._dir)
             self.recovery.removed_empty_file = True
             return _core.WalFileWriter.create(str(path), seq), seq
         reader = _FileScan(path, seq, tail_file=True, skip=self._skip)
@@ -404,7 +397,7 @@ class FileWal:
                 except OSError as e:
                     raise StorageError(f"cannot delete WAL file {self._path(seq)}: {e}") from e
             if doomed:
-                _fsync_dir(self._dir)
+                fsync_dir(self._dir)
         return len(doomed)
 
     def close(self) -> None:
