@@ -264,14 +264,15 @@ Plan make_plan(size_t nq, size_t nrows, int threads, size_t q_unit) {
     Plan p;
     const size_t t = static_cast<size_t>(ThreadPool::resolve_threads(threads));
     if (t <= 1) return p;
-    // Two tasks per thread even out a noisy machine. Row ranges come first: each task packs only
-    // its own rows, so the base is widened and packed once in total whatever the thread count,
-    // and merging per-range top-k lists costs only queries x k x ranges. Queries are split too
-    // when the base is too small to give every thread a range.
+    // Two tasks per thread even out a noisy machine. Many queries: split the queries, so each
+    // task keeps its queries' top-k lists to itself (no merge); every task packs the base once,
+    // which measured faster than sharing row ranges (bench/RESULTS.md). Few queries: split the
+    // rows and merge the per-range top-k lists.
     const size_t want = 2 * t;
-    p.r_chunks = std::max<size_t>(1, std::min(want, nrows / 4096));
-    if (p.r_chunks < t) {
-        p.q_chunks = std::max<size_t>(1, std::min(want / p.r_chunks, nq / (4 * q_unit)));
+    if (nq >= want * 4 * q_unit) {
+        p.q_chunks = want;
+    } else {
+        p.r_chunks = std::max<size_t>(1, std::min(want, nrows / 4096));
     }
     return p;
 }

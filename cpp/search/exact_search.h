@@ -11,8 +11,8 @@
 // Both paths give values within float32 rounding of the exact metric; within one path a (query, row)
 // value never depends on blocking or thread count.
 //
-// Threads: work is split into tasks by row ranges (each with its own top-k lists, merged at the end)
-// and, when the base is small, by queries; tasks run on ThreadPool::instance() with at most `threads`
+// Threads: many queries are split into query chunks; few queries into row ranges (each with its own
+// top-k lists, merged at the end). Tasks run on ThreadPool::instance() with at most `threads`
 // threads (0 = all cores). No call touches Python; callers release the GIL.
 //
 // Inputs are not validated here beyond internal invariants: the Python layer checks dtypes, shapes,
