@@ -184,13 +184,19 @@ class GrowingSegment:
                scalars: pa.RecordBatch | pa.Table | None = None) -> None:
         """Appends a validated batch (see check_batch, which runs first: every column keeps the
         same number of rows). Nothing is changed on error."""
-        batches = self.check_batch(pks, timestamps, vectors, scalars)
+        self.append_checked(pks, timestamps, vectors, self.check_batch(pks, timestamps, vectors,
+                                                                        scalars))
+
+    def append_checked(self, pks: np.ndarray, timestamps: np.ndarray,
+                       vectors: dict[str, np.ndarray], batches: list[pa.RecordBatch]) -> None:
+        """Appends a batch that :meth:`check_batch` accepted (``batches`` is what it returned),
+        for callers that must check before logging and apply after."""
         n = int(pks.shape[0])
         with self._mu:
             if self._pks is not None:
                 self._pks.append(pks)
             else:
-                self._str_pks.append(pks)
+                self._str_pks.append(pks.copy())  # the caller keeps its array
                 self._str_cache = None
             self._ts.append(timestamps.astype(np.uint64, copy=False))
             for name, arr in vectors.items():

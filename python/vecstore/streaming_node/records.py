@@ -89,14 +89,11 @@ def _pks(batch: pa.RecordBatch) -> np.ndarray:
     raise CorruptionError(f"WAL record has a $pk column of type {col.type}")
 
 
-def is_upsert(payload: bytes) -> bool:
-    meta = pa.ipc.open_stream(payload).schema.metadata or {}
-    return meta.get(UPSERT_KEY) == b"1"
-
-
 def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray], pa.RecordBatch | None]:
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], pa.RecordBatch | None, bool]:
+    """(pks, vectors, scalars, upsert) of an insert record."""
     batch = _read(payload)
+    upsert = (batch.schema.metadata or {}).get(UPSERT_KEY) == b"1"
     pks = _pks(batch)
     vectors = {}
     for name, spec in specs.items():
@@ -116,7 +113,7 @@ def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
         vectors[name] = rows
     names = [n for n in batch.schema.names if n != PK and not n.startswith(VEC_PREFIX)]
     scalars = batch.select(names).replace_schema_metadata(None) if names else None
-    return pks, vectors, scalars
+    return pks, vectors, scalars, upsert
 
 
 def decode_delete(payload: bytes) -> np.ndarray:

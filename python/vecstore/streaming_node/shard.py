@@ -28,7 +28,6 @@ from vecstore.streaming_node.records import (
     decode_insert,
     encode_delete,
     encode_insert,
-    is_upsert,
 )
 
 
@@ -78,25 +77,32 @@ class Shard:
         self.serviceable_ts = 0
         self.replayed = 0
         for entry in wal.read(checkpoint):
-            self._apply(entry.type, entry.payload, entry.ts_begin)
+            self._replay(entry.type, entry.payload, entry.ts_begin)
             self.replayed += 1
         # Everything written before this open (sealed or replayed) is older than a fresh
         # timestamp, so reads may start there even when the WAL tail is empty.
         self.serviceable_ts = max(self.serviceable_ts, tso.now())
 
-    def _apply(self, rtype: RecordType, payload: bytes, ts: int) -> None:
+    def _replay(self, rtype: RecordType, payload: bytes, ts: int) -> None:
         if rtype is RecordType.INSERT:
-            pks, vectors, scalars = decode_insert(payload, self._specs)
-            if is_upsert(payload):
-                # Same timestamp: the delete hides older versions only (mvcc: ts < delete ts).
-                self._del_pk.append(pks)
-                self._del_ts.append(np.full(pks.shape[0], ts, np.uint64))
-            self.growing.append(pks, np.full(pks.shape[0], ts, np.uint64), vectors, scalars)
+            pks, vectors, scalars, upsert = decode_insert(payload, self._specs)
+            stamps = np.full(pks.shape[0], ts, np.uint64)
+            batches = self.growing.check_batch(pks, stamps, vectors, scalars)
+            self._apply_insert(pks, vectors, batches, ts, upsert)
         elif rtype is RecordType.DELETE:
-            pks = decode_delete(payload)
-            self._del_pk.append(pks)
-            self._del_ts.append(np.full(pks.shape[0], ts, np.uint64))
+            self._apply_delete(decode_delete(payload), ts)
         self.serviceable_ts = max(self.serviceable_ts, ts)
+
+    def _apply_insert(self, pks: np.ndarray, vectors: dict[str, np.ndarray],
+                      batches: list[pa.RecordBatch], ts: int, upsert: bool) -> None:
+        if upsert:
+            # Same timestamp: the delete hides older versions only (mvcc: ts < delete ts).
+            self._apply_delete(pks, ts)
+        self.growing.append_checked(pks, np.full(pks.shape[0], ts, np.uint64), vectors, batches)
+
+    def _apply_delete(self, pks: np.ndarray, ts: int) -> None:
+        self._del_pk.append(pks.copy())  # the caller keeps its array
+        self._del_ts.append(np.full(pks.shape[0], ts, np.uint64))
 
     def insert(self, pks: np.ndarray, vectors: dict[str, np.ndarray],
                scalars: pa.RecordBatch | None = None, *, upsert: bool = False) -> int:
@@ -109,10 +115,13 @@ class Shard:
         with self._mu:
             # Checked under the lock, before the WAL: a record that could not be applied must
             # never be logged, or every replay would fail on it.
-            self.growing.check_batch(pks, np.zeros(pks.shape[0], np.uint64), vectors, scalars)
+            batches = self.growing.check_batch(pks, np.zeros(pks.shape[0], np.uint64), vectors,
+                                               scalars)
             ts = self._tso.now()
             self._wal.append(payload, type=RecordType.INSERT, ts_begin=ts, ts_end=ts)
-            self._apply(RecordType.INSERT, payload, ts)
+            # Applied from the caller's arrays, not by decoding the payload just encoded.
+            self._apply_insert(pks, vectors, batches, ts, upsert)
+            self.serviceable_ts = ts
         return ts
 
     def delete(self, pks: np.ndarray) -> int:
@@ -123,7 +132,8 @@ class Shard:
         with self._mu:
             ts = self._tso.now()
             self._wal.append(payload, type=RecordType.DELETE, ts_begin=ts, ts_end=ts)
-            self._apply(RecordType.DELETE, payload, ts)
+            self._apply_delete(pks, ts)
+            self.serviceable_ts = ts
         return ts
 
     def _deletes(self) -> tuple[np.ndarray, np.ndarray]:
