@@ -13,12 +13,13 @@ import json
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from vecstore.common.mvcc import visible
 from vecstore.errors import InvalidArgument
 from vecstore.proxy.convert import PARTITION_COLUMN, Layout, pk_array, query_vectors, split_batch
 from vecstore.proxy.parts import Part, growing_part, sealed_part
-from vecstore.proxy.reduce import merge_topk
+from vecstore.proxy.reduce import merge_topk_sources
 from vecstore.schema import CollectionSchema, DataType
 
 _METRICS = {"L2", "IP", "COSINE", "HAMMING", "JACCARD"}
@@ -184,24 +185,30 @@ class Proxy:
 
     # ---- reads -------------------------------------------------------------------------------
 
-    def _entity(self, part: Part, row: int, fields: list[str], schema: CollectionSchema,
-                layout: Layout, dynamic_keys: list[str] | None) -> dict[str, Any]:
+    def _entities(self, part: Part, rows: np.ndarray, fields: list[str],
+                  schema: CollectionSchema, layout: Layout, dynamic_keys: list[str] | None
+                  ) -> list[dict[str, Any]]:
+        """The output fields of ``rows`` of one part, gathered column by column."""
         table = part.table(layout.pk)
-        out: dict[str, Any] = {}
+        columns: dict[str, list[Any]] = {}
         for f in fields:
             if f in layout.vectors:
-                v = part.vectors(f)[row]
-                out[f] = bytes(v) if layout.vectors[f].kind == "binary" else v.tolist()
+                v = part.vectors(f)[rows]
+                columns[f] = ([bytes(r) for r in v] if layout.vectors[f].kind == "binary"
+                              else v.tolist())
             else:
-                value = table.column(f)[row].as_py()
-                if f != layout.pk and _is_json(schema, f) and value is not None:
-                    value = json.loads(value)
-                out[f] = value
+                values = table.column(f).take(pa.array(rows)).to_pylist()
+                if f != layout.pk and _is_json(schema, f):
+                    values = [None if v is None else json.loads(v) for v in values]
+                columns[f] = values
+        out = [{f: columns[f][n] for f in fields} for n in range(rows.size)]
         if dynamic_keys is not None and "$meta" in table.column_names:
-            meta_obj = json.loads(table.column("$meta")[row].as_py() or "{}")
-            for k in (meta_obj if dynamic_keys == ["*"] else dynamic_keys):
-                if k in meta_obj:
-                    out[k] = meta_obj[k]
+            metas = table.column("$meta").take(pa.array(rows)).to_pylist()
+            for entity, raw in zip(out, metas):
+                meta_obj = json.loads(raw or "{}")
+                for k in (meta_obj if dynamic_keys == ["*"] else dynamic_keys):
+                    if k in meta_obj:
+                        entity[k] = meta_obj[k]
         return out
 
     def _output_fields(self, schema: CollectionSchema, layout: Layout, output_fields: Any,
@@ -270,20 +277,24 @@ class Proxy:
         if not results:
             return out
         # Reduce on primary keys (slots without a hit carry an infinite distance, which the merge
-        # drops), then find each surviving hit's part and row for its entity.
-        merged = merge_topk([(p.pks[np.maximum(r, 0)], d) for p, r, d in results], k, metric)
-        where: dict[tuple[int, Any], tuple[int, int]] = {}
-        for pi, (p, r, _) in enumerate(results):
-            for q in range(r.shape[0]):
-                for j in range(r.shape[1]):
-                    if r[q, j] >= 0:
-                        where.setdefault((q, p.pks[r[q, j]].item()), (pi, int(r[q, j])))
-        for q, (ids, dists) in enumerate(merged):
-            for pk, d in list(zip(ids.tolist(), dists.tolist()))[offset_i:]:
-                pi, row = where[(q, pk)]
+        # drops); each kept hit's column in the concatenated parts gives its part and row.
+        merged = merge_topk_sources([(p.pks[np.maximum(r, 0)], d) for p, r, d in results], k,
+                                    metric)
+        part_of_col = np.repeat(np.arange(len(results)), [r.shape[1] for _, r, _ in results])
+        rows_cat = np.concatenate([r for _, r, _ in results], axis=1)
+        for q, (ids, dists, cols) in enumerate(merged):
+            ids, dists, cols = ids[offset_i:], dists[offset_i:], cols[offset_i:]
+            entities: list[dict[str, Any]] = [{} for _ in range(ids.size)]
+            if fields or dynamic:
+                for pi in np.unique(part_of_col[cols]):
+                    at = np.flatnonzero(part_of_col[cols] == pi)
+                    got = self._entities(results[pi][0], rows_cat[q, cols[at]], fields, schema,
+                                         layout, dynamic)
+                    for n, entity in zip(at.tolist(), got):
+                        entities[n] = entity
+            for pk, d, entity in zip(ids.tolist(), dists.tolist(), entities):
                 dv = round(d, round_decimal) if round_decimal >= 0 else d
-                ent = self._entity(results[pi][0], row, fields, schema, layout, dynamic)
-                out[q].append({"id": pk, "distance": dv, "entity": ent})
+                out[q].append({"id": pk, "distance": dv, "entity": entity})
         return out
 
     def query(self, db: str, name: str, flt: str, output_fields: Any, limit: Any, offset: Any,
@@ -307,17 +318,20 @@ class Proxy:
         if count:
             # A pk can sit in a sealing growing segment and its sealed copy at once: count once.
             seen = [p.pks[m] for p, m in zip(parts, masks)]
-            total = np.unique(np.concatenate(seen)).size if seen else 0
-            return [{"count(*)": int(total)}]
+            return [{"count(*)": int(np.unique(np.concatenate(seen)).size) if seen else 0}]
+        # A pk can sit in a sealing growing segment and its sealed copy at once: keep the first.
+        picked = [np.flatnonzero(m) for m in masks]
+        all_pks = np.concatenate([p.pks[r] for p, r in zip(parts, picked)]) if parts else []
+        _, first = np.unique(all_pks, return_index=True)
+        keep = np.zeros(len(all_pks), dtype=bool)
+        keep[first] = True
         rows: list[dict[str, Any]] = []
-        taken: set = set()
-        for p, m in zip(parts, masks):
-            for r in np.flatnonzero(m):
-                pk = p.pks[r].item()
-                if pk in taken:
-                    continue
-                taken.add(pk)
-                rows.append(self._entity(p, int(r), fields, schema, layout, dynamic))
+        start = 0
+        for p, r in zip(parts, picked):
+            mine = r[keep[start:start + r.size]]
+            start += r.size
+            if mine.size:
+                rows.extend(self._entities(p, mine, fields, schema, layout, dynamic))
         rows.sort(key=lambda e: e[layout.pk])
         end = None if lim is None else off + lim
         return rows[off:end]

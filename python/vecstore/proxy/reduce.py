@@ -26,6 +26,13 @@ _HIGHER_IS_CLOSER = {"IP", "COSINE"}
 def merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int, metric: str
                ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per query, the k best (ids, distances) over all parts, best first (see module docstring)."""
+    return [(ids, dist) for ids, dist, _ in merge_topk_sources(parts, k, metric)]
+
+
+def merge_topk_sources(parts: list[tuple[np.ndarray, np.ndarray]], k: int, metric: str
+                       ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """As :func:`merge_topk`, with a third array per query: for each kept hit, its column in the
+    parts concatenated along axis 1 (so a caller can find the part and the row it came from)."""
     if not parts:
         raise InvalidArgument("merge_topk needs at least one part")
     nq = parts[0][0].shape[0]
@@ -36,21 +43,22 @@ def merge_topk(parts: list[tuple[np.ndarray, np.ndarray]], k: int, metric: str
     dist = np.concatenate([p[1] for p in parts], axis=1).astype(np.float32, copy=False)
     key = -dist if metric.upper() in _HIGHER_IS_CLOSER else dist
     row = np.broadcast_to(np.arange(nq)[:, None], ids.shape)
+    col = np.broadcast_to(np.arange(ids.shape[1])[None, :], ids.shape)
     valid = np.isfinite(key)
-    r, i, kk = row[valid], ids[valid], key[valid]
+    r, i, kk, c = row[valid], ids[valid], key[valid], col[valid]
     # Deduplicate by (query, pk): within each group the best key comes first.
     order = np.lexsort((kk, i, r))
-    r, i, kk = r[order], i[order], kk[order]
+    r, i, kk, c = r[order], i[order], kk[order], c[order]
     first = np.ones(r.size, dtype=bool)
     first[1:] = (r[1:] != r[:-1]) | (i[1:] != i[:-1])
-    r, i, kk = r[first], i[first], kk[first]
+    r, i, kk, c = r[first], i[first], kk[first], c[first]
     # Order each query's hits by (key, pk) and keep k.
     order = np.lexsort((i, kk, r))
-    r, i, kk = r[order], i[order], kk[order]
+    r, i, kk, c = r[order], i[order], kk[order], c[order]
     starts = np.searchsorted(r, np.arange(nq + 1))
     out = []
     sign = -1 if metric.upper() in _HIGHER_IS_CLOSER else 1
     for q in range(nq):  # one slice per query, not per hit
         s, e = starts[q], min(starts[q + 1], starts[q] + k)
-        out.append((i[s:e], (sign * kk[s:e]).astype(np.float32)))
+        out.append((i[s:e], (sign * kk[s:e]).astype(np.float32), c[s:e]))
     return out
