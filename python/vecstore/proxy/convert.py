@@ -47,12 +47,6 @@ class Layout:
                    vectors, schema.enable_dynamic_field)
 
 
-def pk_array(column: pa.ChunkedArray | pa.Array, kind: str) -> np.ndarray:
-    if kind == "int64":
-        return np.asarray(column.to_numpy(), dtype=np.int64)
-    return np.asarray(column.to_pylist(), dtype=str)
-
-
 def vector_array(column: pa.ChunkedArray | pa.Array, spec: VectorSpec) -> np.ndarray:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     values = arr.values.to_numpy(zero_copy_only=False)

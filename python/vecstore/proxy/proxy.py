@@ -16,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 
 from vecstore.common.mvcc import visible
+from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import InvalidArgument
-from vecstore.proxy.convert import PARTITION_COLUMN, Layout, pk_array, query_vectors, split_batch
+from vecstore.proxy.convert import PARTITION_COLUMN, Layout, query_vectors, split_batch
 from vecstore.proxy.parts import Part, growing_part, sealed_part
 from vecstore.proxy.reduce import merge_topk_sources
 from vecstore.schema import CollectionSchema, DataType
@@ -140,7 +141,7 @@ class Proxy:
                 [np.arange(s, s + c, dtype=np.int64) for s, c in self._id_blocks(n)])
             pks = ids if layout.pk_kind == "int64" else ids.astype(str)
         else:
-            pks = pk_array(table.column(layout.pk), layout.pk_kind)
+            pks = pks_to_numpy(table.column(layout.pk))
         vectors, scalars = split_batch(table, layout, pks, part)
         self._streaming.shard(meta.id).insert(pks, vectors, scalars, upsert=upsert)
         return {"upsert_count" if upsert else "insert_count": n, "ids": pks.tolist()}

@@ -12,7 +12,8 @@ import threading
 
 import numpy as np
 
-from vecstore.query_node.sealed import SealedSegment, _numpy_pks
+from vecstore.common.pks import pks_to_numpy
+from vecstore.query_node.sealed import SealedSegment
 from vecstore.storage.object import ObjectStore
 from vecstore.storage.segment import DeltaInfo, Segment
 
@@ -33,7 +34,7 @@ class QueryNode:
             self._segments.setdefault(collection_id, {})[segment_id] = sealed
             dp, dt = self._deletes.setdefault(collection_id, ([], []))
             if len(pk):
-                dp.append(_numpy_pks(pk))
+                dp.append(pks_to_numpy(pk))
                 dt.append(np.asarray(ts, dtype=np.uint64))
 
     def segments(self, collection_id: int) -> list[tuple[int, SealedSegment]]:

@@ -13,15 +13,10 @@ import numpy as np
 
 import vecstore
 from vecstore.common.mvcc import visible
+from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import InvalidArgument
 from vecstore.expr import JsonCache
 from vecstore.storage.segment import Segment
-
-
-def _numpy_pks(arr: object) -> np.ndarray:
-    """Arrow pk array as numpy: int64 as is, strings as a numpy str array (for searchsorted)."""
-    np_arr = arr.to_numpy(zero_copy_only=False)  # type: ignore[attr-defined]
-    return np_arr.astype(str) if np_arr.dtype == object else np_arr
 
 
 class SealedSegment:
@@ -38,13 +33,13 @@ class SealedSegment:
     @property
     def pks(self) -> np.ndarray:
         if self._pks is None:
-            self._pks = _numpy_pks(self.segment.pks())
+            self._pks = pks_to_numpy(self.segment.pks())
         return self._pks
 
     def _own_deletes(self) -> tuple[np.ndarray, np.ndarray]:
         if self._del is None:
             pk, ts = self.segment.deletes()
-            self._del = (_numpy_pks(pk), np.asarray(ts, dtype=np.uint64))
+            self._del = (pks_to_numpy(pk), np.asarray(ts, dtype=np.uint64))
         return self._del
 
     def allow_mask(self, snapshot: int, del_pk: np.ndarray | None = None,

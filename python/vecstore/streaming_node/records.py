@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import CorruptionError
 from vecstore.streaming_node.growing import VectorSpec
 
@@ -82,10 +83,8 @@ def _pks(batch: pa.RecordBatch) -> np.ndarray:
     if batch.schema.names[:1] != [PK]:
         raise CorruptionError("WAL record has no leading $pk column")
     col = batch.column(0)
-    if col.type == pa.int64():
-        return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    if col.type == pa.string():
-        return np.asarray(col.to_pylist(), dtype=str)
+    if col.type in (pa.int64(), pa.string()):
+        return pks_to_numpy(col)
     raise CorruptionError(f"WAL record has a $pk column of type {col.type}")
 
 
