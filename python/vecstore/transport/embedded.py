@@ -42,10 +42,11 @@ class EmbeddedDeployment:
 
     def open_collection(self, meta: Any) -> None:
         layout = Layout.of(meta.collection_schema())
+        logs: dict[str, list[Any]] = {}
+        for log in self.coordinator.delete_logs(meta.id):  # one scan, not one per segment
+            logs.setdefault(log.prefix, []).append(log.delta)
         for seg in self.coordinator.segments(meta.id):
-            deltas = [d.delta for d in self.coordinator.delete_logs(meta.id)
-                      if d.prefix == seg.prefix]
-            self.query.load(meta.id, seg.id, seg.prefix, deltas)
+            self.query.load(meta.id, seg.id, seg.prefix, logs.get(seg.prefix, []))
         self.streaming.open(meta.id, layout.vectors, layout.pk_kind,
                             self.coordinator.next_segment_id(),
                             self.coordinator.checkpoint(meta.id))
