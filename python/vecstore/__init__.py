@@ -24,6 +24,7 @@ from vecstore.errors import (
     StorageError,
     VecstoreError,
 )
+
 __version__ = "0.1.0"
 
 if os.environ.get("VECSTORE_SIMD"):
