@@ -15,6 +15,8 @@ Non-finite inputs: a NaN or infinity in a query, or in a base row the call reads
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from vecstore import _core
@@ -40,6 +42,16 @@ def _chunks(n: int) -> list[slice]:
     count = -(-n // QUERY_CHUNK)
     bounds = [n * i // count for i in range(count + 1)]
     return [slice(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def _in_chunks(call: Callable[[np.ndarray], tuple], queries: np.ndarray) -> tuple:
+    """``call(queries) -> (*arrays, nonfinite)``, run on chunks of at most QUERY_CHUNK queries
+    and joined: the arrays concatenated, the flags or-ed."""
+    if queries.shape[0] <= QUERY_CHUNK:
+        return call(queries)
+    parts = [call(queries[c]) for c in _chunks(queries.shape[0])]
+    arrays = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]) - 1)]
+    return (*arrays, any(p[-1] for p in parts))
 
 
 def _pair(a: object, b: object, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, str]:
@@ -91,12 +103,7 @@ def cdist(a: np.ndarray, b: np.ndarray, metric: str = "L2", *, threads: int = 0)
     m = normalize_metric(metric, kind)
     t = _check_threads(threads)
     reject_nonfinite(a_arr, kind, "a")
-    if a_arr.shape[0] <= QUERY_CHUNK:
-        out, nonfinite = _core.cdist(a_arr, b_arr, kind, m, t)
-    else:
-        parts = [_core.cdist(a_arr[c], b_arr, kind, m, t) for c in _chunks(a_arr.shape[0])]
-        out = np.concatenate([p[0] for p in parts])
-        nonfinite = any(p[1] for p in parts)
+    out, nonfinite = _in_chunks(lambda q: _core.cdist(q, b_arr, kind, m, t), a_arr)
     if nonfinite:
         _raise_nonfinite(a_arr, b_arr, kind, names, None)
     return out
@@ -149,14 +156,8 @@ def knn(
             )
         packed = np.packbits(allow, bitorder="little")
     reject_nonfinite(q_arr, kind, "queries")
-    if q_arr.shape[0] <= QUERY_CHUNK:
-        ids, dist, nonfinite = _core.knn(q_arr, b_arr, kind, m, kk, packed, t)
-    else:
-        parts = [_core.knn(q_arr[c], b_arr, kind, m, kk, packed, t)
-                 for c in _chunks(q_arr.shape[0])]
-        ids = np.concatenate([p[0] for p in parts])
-        dist = np.concatenate([p[1] for p in parts])
-        nonfinite = any(p[2] for p in parts)
+    ids, dist, nonfinite = _in_chunks(lambda q: _core.knn(q, b_arr, kind, m, kk, packed, t),
+                                      q_arr)
     if nonfinite:
         if allow is not None:
             allowed_rows = np.flatnonzero(allow)
