@@ -17,7 +17,6 @@ Thread-safe as far as the meta store is.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,13 +31,13 @@ from vecstore.coordinator.errors import (
 )
 from vecstore.errors import InvalidArgument
 from vecstore.schema import CollectionSchema, validate_collection_name
+from vecstore.schema.verify import name_problem
 from vecstore.storage.meta import Compare, Delete, MetaStore, Put
 
 DEFAULT_DB = "default"
 DEFAULT_PARTITION = "_default"
 MAX_PARTITIONS = 1024  # Milvus rootCoord.maxPartitionNum
 MAX_DATABASES = 64  # Milvus rootCoord.maxDatabaseNum
-_DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _SEQ = "catalog/seq"
 
 
@@ -82,7 +81,7 @@ def _check_partition_name(name: object) -> None:
     """Milvus's validatePartitionTag: the collection-name rules, worded for partitions."""
     if not isinstance(name, str) or not name:
         raise InvalidArgument("partition name should not be empty; pass a non-empty str")
-    if len(name) > 255 or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+    if name_problem(name) is not None:
         raise InvalidArgument(
             f"Invalid partition name: {name}. The first character of a partition name must be an "
             "underscore or letter, the rest letters, digits or underscores, at most 255 characters"
@@ -111,7 +110,7 @@ class Catalog:
     # ---- databases ---------------------------------------------------------------------------
 
     def _check_db_name(self, db: object) -> str:
-        if not isinstance(db, str) or not _DB_NAME.match(db):
+        if not isinstance(db, str) or not db or name_problem(db) is not None:
             raise DatabaseNameInvalid(
                 f"invalid database name {db!r}: the first character must be a letter or an "
                 "underscore, then letters, digits or underscores, at most 255 characters"

@@ -78,27 +78,40 @@ def _is_alpha(c: str) -> bool:
     return ("a" <= c <= "z") or ("A" <= c <= "Z")
 
 
+def name_problem(name: str) -> str | None:
+    """Which of Milvus's naming rules (collections, aliases, fields, partitions, databases) a
+    non-empty ``name`` breaks: "length" (over 255 bytes), "first" (not a letter or underscore),
+    "chars" (anything but letters, digits, underscores), or None. Callers word the error."""
+    if len(name.encode()) > limits.MAX_NAME_LENGTH:
+        return "length"
+    if name[0] != "_" and not _is_alpha(name[0]):
+        return "first"
+    if any(c != "_" and not _is_alpha(c) and not ("0" <= c <= "9") for c in name[1:]):
+        return "chars"
+    return None
+
+
 def validate_collection_name(name: object, entity: str = "name") -> str:
     """Milvus's validateCollectionNameOrAlias (``entity`` is "name" or "alias")."""
     if not isinstance(name, str) or name == "":
         raise SchemaError(f"collection {entity} should not be empty; pass a non-empty str")
     invalid = f"Invalid collection {entity}: {name}. "
-    if len(name.encode()) > limits.MAX_NAME_LENGTH:
+    problem = name_problem(name)
+    if problem == "length":
         raise SchemaError(
             f"{invalid} the length of a collection {entity} must be less than "
             f"{limits.MAX_NAME_LENGTH} characters; shorten it"
         )
-    if name[0] != "_" and not _is_alpha(name[0]):
+    if problem == "first":
         raise SchemaError(
             f"{invalid} the first character of a collection {entity} must be an underscore or "
             f"letter; {_NAME_FIX}"
         )
-    for c in name[1:]:
-        if c != "_" and not _is_alpha(c) and not ("0" <= c <= "9"):
-            raise SchemaError(
-                f"{invalid} collection {entity} can only contain numbers, letters and "
-                f"underscores; {_NAME_FIX}"
-            )
+    if problem == "chars":
+        raise SchemaError(
+            f"{invalid} collection {entity} can only contain numbers, letters and "
+            f"underscores; {_NAME_FIX}"
+        )
     return name
 
 
@@ -108,22 +121,22 @@ def validate_field_name(name: object) -> str:
         raise FieldNameInvalid(f"field name should not be empty; got {name!r}")
     name = name.strip()
     invalid = f"Invalid field name: {name}. "
-    if len(name.encode()) > limits.MAX_NAME_LENGTH:
+    problem = name_problem(name)
+    if problem == "length":
         raise FieldNameInvalid(
             f"{invalid}The length of a field name must be less than {limits.MAX_NAME_LENGTH} "
             "characters; shorten it"
         )
-    if name[0] != "_" and not _is_alpha(name[0]):
+    if problem == "first":
         raise FieldNameInvalid(
             f"{invalid}The first character of a field name must be an underscore or letter; "
             f"{_NAME_FIX}"
         )
-    for c in name[1:]:
-        if c != "_" and not _is_alpha(c) and not ("0" <= c <= "9"):
-            raise FieldNameInvalid(
-                f"{invalid}Field name can only contain numbers, letters, and underscores; "
-                f"{_NAME_FIX}"
-            )
+    if problem == "chars":
+        raise FieldNameInvalid(
+            f"{invalid}Field name can only contain numbers, letters, and underscores; "
+            f"{_NAME_FIX}"
+        )
     if limits.is_keyword(name):
         raise FieldNameInvalid(f"{invalid}{name} is keyword in milvus; pick another name")
     return name
