@@ -133,7 +133,8 @@ void ThreadPool::parallel_for(size_t n_tasks, int threads, const std::function<v
     {
         // Tasks still running on workers finish before fn (owned by the caller) goes out of scope.
         std::unique_lock<std::mutex> lock(job->mu);
-        job->finished.wait(lock, [&] { return job->done.load(std::memory_order_acquire) == n_tasks; });
+        job->finished.wait(lock,
+                           [&] { return job->done.load(std::memory_order_acquire) == n_tasks; });
     }
     {
         // A job whose tasks ran out before all its helper slots were taken is still queued.

@@ -240,3 +240,23 @@ def test_end_position_is_a_checkpoint(tmp_path):
         assert [e.payload for e in wal.read(wal.end_position)] == []
     with FileWal(tmp_path, file_size_limit=65536) as wal:
         assert list(wal.read(wal.end_position)) == []
+
+
+def test_waiting_appenders_share_one_fsync(tmp_path):
+    # Hold the sync lock so that every appender has written before the leader may fsync: then
+    # one fsync must acknowledge all of them (group commit), whatever the thread timing.
+    wal = FileWal(tmp_path)
+    n = 8
+    done: list[Position] = []
+    with wal._sync_lock:
+        threads = [threading.Thread(target=lambda i=i: done.append(wal.append(b"%d" % i)))
+                   for i in range(n)]
+        for t in threads:
+            t.start()
+        while wal.appends < n:  # all eight records are written, none acknowledged
+            threading.Event().wait(0.001)
+        assert done == []
+    for t in threads:
+        t.join()
+    assert len(done) == n and wal.syncs == 1
+    wal.close()

@@ -134,6 +134,8 @@ class FileWal:
         self._written = 0  # bytes appended since open, over all files (monotonic)
         self._durable = 0  # of those, bytes known durable
         self._syncing = False
+        self.appends = 0  # records appended since open
+        self.syncs = 0  # fsyncs issued by appends and sync(): group commit keeps it below appends
         self._error: StorageError | None = None
         self._closed = False
         self.recovery = WalRecovery()
@@ -256,6 +258,7 @@ class FileWal:
                 raise self._poison(e) from e
             seq = self._seq
             self._end = Position(seq, self._writer.offset)
+            self.appends += 1
             self._written += 1 + (self._writer.offset - offset)  # +1: distinct even if empty
             target = self._written
         failpoints.hit("wal.after_write")
@@ -288,6 +291,7 @@ class FileWal:
             if failpoints.hit("wal.before_sync"):
                 raise StorageError(f"injected fsync failure in WAL {self._dir}")
             self._writer.sync()
+            self.syncs += 1
         self._mark_durable(covered)
 
     def _await_durable(self, target: int) -> None:
