@@ -9,21 +9,16 @@ The proxy holds no data; it gets the roles it talks to at construction (the in-p
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from vecstore.common.mvcc import visible
 from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import InvalidArgument
-from vecstore.proxy.convert import PARTITION_COLUMN, Layout, query_vectors, split_batch
+from vecstore.proxy.convert import PARTITION_COLUMN, Layout, split_batch
 from vecstore.proxy.parts import Part, growing_part, sealed_part
-from vecstore.proxy.reduce import merge_topk_sources
 from vecstore.schema import CollectionSchema, DataType
-
-_METRICS = {"L2", "IP", "COSINE", "HAMMING", "JACCARD"}
 
 
 def _filter_schema(schema: CollectionSchema) -> Any:
@@ -185,165 +180,14 @@ class Proxy:
         return np.asarray(values, dtype=str)
 
     # ---- reads -------------------------------------------------------------------------------
+    def search(self, db: str, name: str, *args: Any, **kwargs: Any) -> list[list[dict[str, Any]]]:
+        """See :func:`vecstore.proxy.search.search`."""
+        from vecstore.proxy.search import search
 
-    def _entities(self, part: Part, rows: np.ndarray, fields: list[str],
-                  schema: CollectionSchema, layout: Layout, dynamic_keys: list[str] | None
-                  ) -> list[dict[str, Any]]:
-        """The output fields of ``rows`` of one part, gathered column by column."""
-        table = part.table(layout.pk)
-        columns: dict[str, list[Any]] = {}
-        for f in fields:
-            if f in layout.vectors:
-                v = part.vectors(f)[rows]
-                columns[f] = ([bytes(r) for r in v] if layout.vectors[f].kind == "binary"
-                              else v.tolist())
-            else:
-                values = table.column(f).take(pa.array(rows)).to_pylist()
-                if f != layout.pk and _is_json(schema, f):
-                    values = [None if v is None else json.loads(v) for v in values]
-                columns[f] = values
-        out = [{f: columns[f][n] for f in fields} for n in range(rows.size)]
-        if dynamic_keys is not None and "$meta" in table.column_names:
-            metas = table.column("$meta").take(pa.array(rows)).to_pylist()
-            for entity, raw in zip(out, metas):
-                meta_obj = json.loads(raw or "{}")
-                for k in (meta_obj if dynamic_keys == ["*"] else dynamic_keys):
-                    if k in meta_obj:
-                        entity[k] = meta_obj[k]
-        return out
+        return search(self, db, name, *args, **kwargs)
 
-    def _output_fields(self, schema: CollectionSchema, layout: Layout, output_fields: Any,
-                       default_all: bool) -> tuple[list[str], list[str] | None]:
-        names = [f.name for f in schema.fields]
-        if output_fields is None:
-            output_fields = ["*"] if default_all else []
-        if isinstance(output_fields, str) or not all(isinstance(f, str) for f in output_fields):
-            raise InvalidArgument("output_fields must be a list of field names")
-        fields, dynamic = [], None
-        for f in output_fields:
-            if f == "*":
-                fields.extend(n for n in names if n not in fields)
-                if layout.dynamic:
-                    dynamic = ["*"]
-            elif f in names:
-                if f not in fields:
-                    fields.append(f)
-            elif layout.dynamic:
-                dynamic = (dynamic or []) + [f] if dynamic != ["*"] else dynamic
-            else:
-                raise InvalidArgument(f"field {f} not exist; output_fields names fields of the "
-                                      "schema (or dynamic keys when the dynamic field is on)")
-        return fields, dynamic
+    def query(self, db: str, name: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        """See :func:`vecstore.proxy.query.query`."""
+        from vecstore.proxy.query import query
 
-    def search(self, db: str, name: str, data: Any, limit: int, output_fields: Any, flt: str,
-               params: dict | None, search_params: dict | None, anns_field: str | None,
-               partitions: Any, offset: int, round_decimal: int) -> list[list[dict[str, Any]]]:
-        meta, schema, layout = self.collection(db, name)
-        field = anns_field or (next(iter(layout.vectors)) if len(layout.vectors) == 1 else None)
-        if field is None:
-            raise InvalidArgument("multiple anns_fields exist, please specify a anns_field")
-        if field not in layout.vectors:
-            raise InvalidArgument(f"anns_field {field} is not a vector field of {name}")
-        spec = layout.vectors[field]
-        sp = dict(search_params or {})
-        index_metric = meta.properties.get(f"metric_type.{field}")
-        metric = str(sp.pop("metric_type", "") or index_metric or
-                     ("HAMMING" if spec.kind == "binary" else "COSINE")).upper()
-        if metric not in _METRICS:
-            raise InvalidArgument(f"metric type {metric} is not supported")
-        if index_metric and metric != index_metric:
-            raise InvalidArgument(f"metric type not match: invalid parameter[expected="
-                                  f"{index_metric}][actual={metric}]")
-        for k in ("radius", "range_filter", "group_by_field"):
-            if k in sp or k in (sp.get("params") or {}):
-                raise InvalidArgument(f"search parameter {k} is not supported by vecstore yet")
-        limit_i = _int_param(limit, "limit", 1, 16384)
-        offset_i = _int_param(sp.pop("offset", offset), "offset", 0, 16384)
-        if limit_i + offset_i > 16384:
-            raise InvalidArgument("topk [limit + offset] should be in range [1, 16384]")
-        queries = query_vectors(data, spec)
-        partition_list = self._partitions(meta, partitions)
-        fields, dynamic = self._output_fields(schema, layout, output_fields, False)
-        compiled = self._compiled_filter(meta, schema, flt, params)
-        parts, snapshot, del_pk, del_ts = self._parts(meta, layout)
-        masks = self._masks(parts, layout, snapshot, del_pk, del_ts, compiled, partition_list)
-        k = limit_i + offset_i
-        results = []
-        for p, m in zip(parts, masks):
-            if p.rows == 0 or not m.any():
-                continue
-            rows, dist = p.search_rows(field, queries, k, metric, m)
-            results.append((p, rows, dist))
-        out: list[list[dict[str, Any]]] = [[] for _ in range(queries.shape[0])]
-        if not results:
-            return out
-        # Reduce on primary keys (slots without a hit carry an infinite distance, which the merge
-        # drops); each kept hit's column in the concatenated parts gives its part and row.
-        merged = merge_topk_sources([(p.pks[np.maximum(r, 0)], d) for p, r, d in results], k,
-                                    metric)
-        part_of_col = np.repeat(np.arange(len(results)), [r.shape[1] for _, r, _ in results])
-        rows_cat = np.concatenate([r for _, r, _ in results], axis=1)
-        for q, (ids, dists, cols) in enumerate(merged):
-            ids, dists, cols = ids[offset_i:], dists[offset_i:], cols[offset_i:]
-            entities: list[dict[str, Any]] = [{} for _ in range(ids.size)]
-            if fields or dynamic:
-                for pi in np.unique(part_of_col[cols]):
-                    at = np.flatnonzero(part_of_col[cols] == pi)
-                    got = self._entities(results[pi][0], rows_cat[q, cols[at]], fields, schema,
-                                         layout, dynamic)
-                    for n, entity in zip(at.tolist(), got):
-                        entities[n] = entity
-            for pk, d, entity in zip(ids.tolist(), dists.tolist(), entities):
-                dv = round(d, round_decimal) if round_decimal >= 0 else d
-                out[q].append({"id": pk, "distance": dv, "entity": entity})
-        return out
-
-    def query(self, db: str, name: str, flt: str, output_fields: Any, limit: Any, offset: Any,
-              params: dict | None, partitions: Any, ids: Any) -> list[dict[str, Any]]:
-        meta, schema, layout = self.collection(db, name)
-        count = output_fields is not None and not isinstance(output_fields, str) and \
-            list(output_fields) == ["count(*)"]
-        if not count and not (flt or "").strip() and ids is None and limit is None:
-            raise InvalidArgument("empty expression should be used with limit")
-        lim = None if limit is None else _int_param(limit, "limit", 0, 16384)
-        off = _int_param(offset or 0, "offset", 0, 16384)
-        pk_filter = None if ids is None else self._pk_values(ids, layout)
-        fields, dynamic = ([], None) if count else self._output_fields(
-            schema, layout, output_fields, False)
-        if not count and layout.pk not in fields:
-            fields = [layout.pk] + fields
-        compiled = self._compiled_filter(meta, schema, flt or "", params)
-        parts, snapshot, del_pk, del_ts = self._parts(meta, layout)
-        masks = self._masks(parts, layout, snapshot, del_pk, del_ts, compiled,
-                            self._partitions(meta, partitions), pk_filter)
-        if count:
-            # A pk can sit in a sealing growing segment and its sealed copy at once: count once.
-            seen = [p.pks[m] for p, m in zip(parts, masks)]
-            return [{"count(*)": int(np.unique(np.concatenate(seen)).size) if seen else 0}]
-        # A pk can sit in a sealing growing segment and its sealed copy at once: keep the first.
-        picked = [np.flatnonzero(m) for m in masks]
-        all_pks = np.concatenate([p.pks[r] for p, r in zip(parts, picked)]) if parts else []
-        _, first = np.unique(all_pks, return_index=True)
-        keep = np.zeros(len(all_pks), dtype=bool)
-        keep[first] = True
-        rows: list[dict[str, Any]] = []
-        start = 0
-        for p, r in zip(parts, picked):
-            mine = r[keep[start:start + r.size]]
-            start += r.size
-            if mine.size:
-                rows.extend(self._entities(p, mine, fields, schema, layout, dynamic))
-        rows.sort(key=lambda e: e[layout.pk])
-        end = None if lim is None else off + lim
-        return rows[off:end]
-
-
-def _is_json(schema: CollectionSchema, field: str) -> bool:
-    return any(f.name == field and f.dtype == DataType.JSON for f in schema.fields)
-
-
-def _int_param(value: Any, name: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not \
-            low <= int(value) <= high:
-        raise InvalidArgument(f"{name} must be an int in [{low}, {high}], got {value!r}")
-    return int(value)
+        return query(self, db, name, *args, **kwargs)

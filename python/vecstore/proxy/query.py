@@ -1,0 +1,54 @@
+"""The proxy's query path (``get`` and ``query``): the rows every read part holds that are visible
+at the snapshot and pass the filter, partitions and primary keys asked for, deduplicated by primary
+key, ordered by it, paged by ``offset``/``limit``; or just their number for ``count(*)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vecstore.errors import InvalidArgument
+from vecstore.proxy.entities import entities, int_param, output_fields
+
+
+def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any, offset: Any,
+          params: dict | None, partitions: Any, ids: Any) -> list[dict[str, Any]]:
+    meta, schema, layout = proxy.collection(db, name)
+    count = fields_req is not None and not isinstance(fields_req, str) and \
+        list(fields_req) == ["count(*)"]
+    if not count and not (flt or "").strip() and ids is None and limit is None:
+        raise InvalidArgument("empty expression should be used with limit")
+    lim = None if limit is None else int_param(limit, "limit", 0, 16384)
+    off = int_param(offset or 0, "offset", 0, 16384)
+    pk_filter = None if ids is None else proxy._pk_values(ids, layout)
+    fields, dynamic = ([], None) if count else output_fields(
+        schema, layout, fields_req, False)
+    if not count and layout.pk not in fields:
+        fields = [layout.pk] + fields
+    compiled = proxy._compiled_filter(meta, schema, flt or "", params)
+    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout)
+    masks = proxy._masks(parts, layout, snapshot, del_pk, del_ts, compiled,
+                        proxy._partitions(meta, partitions), pk_filter)
+    if count:
+        # A pk can sit in a sealing growing segment and its sealed copy at once: count once.
+        seen = [p.pks[m] for p, m in zip(parts, masks)]
+        return [{"count(*)": int(np.unique(np.concatenate(seen)).size) if seen else 0}]
+    # A pk can sit in a sealing growing segment and its sealed copy at once: keep the first.
+    picked = [np.flatnonzero(m) for m in masks]
+    all_pks = np.concatenate([p.pks[r] for p, r in zip(parts, picked)]) if parts else []
+    _, first = np.unique(all_pks, return_index=True)
+    keep = np.zeros(len(all_pks), dtype=bool)
+    keep[first] = True
+    rows: list[dict[str, Any]] = []
+    start = 0
+    for p, r in zip(parts, picked):
+        mine = r[keep[start:start + r.size]]
+        start += r.size
+        if mine.size:
+            rows.extend(entities(p, mine, fields, schema, layout, dynamic))
+    rows.sort(key=lambda e: e[layout.pk])
+    end = None if lim is None else off + lim
+    return rows[off:end]
+
