@@ -299,11 +299,12 @@ class MilvusClient:
     def get(self, collection_name: str, ids: Any, output_fields: list[str] | None = None,
             timeout: float | None = None, partition_names: list[str] | None = None,
             **kwargs: Any) -> list[dict[str, Any]]:
+        consistency = kwargs.pop("consistency_level", None)
         _reject(kwargs, "get")
         self._loaded(collection_name)
         fields = ["*"] if output_fields is None else output_fields
         return self._proxy.query(self._db, collection_name, "", fields, None, 0, None,
-                                 partition_names, ids)
+                                 partition_names, ids, consistency_level=consistency)
 
     def query(self, collection_name: str, filter: str = "",  # noqa: A002
               output_fields: list[str] | None = None, timeout: float | None = None,
@@ -312,11 +313,12 @@ class MilvusClient:
         limit = kwargs.pop("limit", None)
         offset = kwargs.pop("offset", 0)
         params = kwargs.pop("filter_params", None)
-        kwargs.pop("consistency_level", None)  # embedded reads always see every applied write
+        consistency = kwargs.pop("consistency_level", None)
         _reject(kwargs, "query")
         self._loaded(collection_name)
         return self._proxy.query(self._db, collection_name, filter, output_fields, limit,
-                                 offset, params, partition_names, ids)
+                                 offset, params, partition_names, ids,
+                                 consistency_level=consistency)
 
     def search(self, collection_name: str, data: Any, filter: str = "",  # noqa: A002
                limit: int = 10, output_fields: list[str] | None = None,
@@ -326,12 +328,12 @@ class MilvusClient:
         offset = kwargs.pop("offset", 0)
         round_decimal = kwargs.pop("round_decimal", -1)
         params = kwargs.pop("filter_params", None)
-        kwargs.pop("consistency_level", None)  # embedded reads always see every applied write
+        consistency = kwargs.pop("consistency_level", None)
         _reject(kwargs, "search")
         self._loaded(collection_name)
         return self._proxy.search(self._db, collection_name, data, limit, output_fields,
                                   filter, params, search_params, anns_field, partition_names,
-                                  offset, round_decimal)
+                                  offset, round_decimal, consistency_level=consistency)
 
     def flush(self, collection_name: str, timeout: float | None = None, **kwargs: Any) -> None:
         self._dep.flush(self._catalog.resolve(self._db, collection_name))

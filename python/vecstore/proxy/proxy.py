@@ -70,7 +70,11 @@ class Proxy:
             self._schemas[meta.id] = entry
         return compile_filter(text, entry[2], params or {})
 
-    def _parts(self, meta: Any, layout: Layout) -> tuple[list[Part], int, np.ndarray, np.ndarray]:
+    def _parts(self, meta: Any, layout: Layout, consistency_level: str | None = None
+               ) -> tuple[list[Part], int, np.ndarray, np.ndarray]:
+        """Every read part of the collection, the snapshot timestamp to read at, and the deletes
+        (pk, ts) that apply. ``consistency_level``: the request's level, None for the
+        collection's."""
         shard = self._streaming.shard(meta.id)
         snap = shard.snapshot()
         dtype = np.dtype(np.int64) if layout.pk_kind == "int64" else np.dtype(str)

@@ -14,7 +14,8 @@ from vecstore.proxy.entities import entities, int_param, output_fields
 
 
 def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any, offset: Any,
-          params: dict | None, partitions: Any, ids: Any) -> list[dict[str, Any]]:
+          params: dict | None, partitions: Any, ids: Any, consistency_level: str | None = None
+          ) -> list[dict[str, Any]]:
     meta, schema, layout = proxy.collection(db, name)
     count = fields_req is not None and not isinstance(fields_req, str) and \
         list(fields_req) == ["count(*)"]
@@ -28,7 +29,7 @@ def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any,
     if not count and layout.pk not in fields:
         fields = [layout.pk] + fields
     compiled = proxy._compiled_filter(meta, schema, flt or "", params)
-    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout)
+    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level)
     masks = proxy._masks(parts, layout, snapshot, del_pk, del_ts, compiled,
                         proxy._partitions(meta, partitions), pk_filter)
     if count:

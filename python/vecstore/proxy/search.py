@@ -19,7 +19,8 @@ METRICS = {"L2", "IP", "COSINE", "HAMMING", "JACCARD"}
 
 def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: Any, flt: str,
            params: dict | None, search_params: dict | None, anns_field: str | None,
-           partitions: Any, offset: int, round_decimal: int) -> list[list[dict[str, Any]]]:
+           partitions: Any, offset: int, round_decimal: int, consistency_level: str | None = None
+           ) -> list[list[dict[str, Any]]]:
     meta, schema, layout = proxy.collection(db, name)
     field = anns_field or (next(iter(layout.vectors)) if len(layout.vectors) == 1 else None)
     if field is None:
@@ -47,7 +48,7 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
     partition_list = proxy._partitions(meta, partitions)
     fields, dynamic = output_fields(schema, layout, fields_req, False)
     compiled = proxy._compiled_filter(meta, schema, flt, params)
-    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout)
+    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level)
     masks = proxy._masks(parts, layout, snapshot, del_pk, del_ts, compiled, partition_list)
     k = limit_i + offset_i
     results = []
