@@ -20,6 +20,7 @@ import os
 from typing import Any
 
 from vecstore.errors import InvalidArgument, VecstoreError
+from vecstore.proxy.consistency import parse_level
 from vecstore.schema import CollectionSchema, DataType
 
 _SUPPORTED_INDEXES = {"FLAT", "AUTOINDEX", "BIN_FLAT", ""}
@@ -108,7 +109,7 @@ class MilvusClient:
                           auto_id: bool = False, timeout: float | None = None,
                           schema: CollectionSchema | None = None,
                           index_params: list | None = None, **kwargs: Any) -> None:
-        consistency = kwargs.pop("consistency_level", "Bounded")
+        consistency = parse_level(kwargs.pop("consistency_level", "Bounded")).name
         num_shards = kwargs.pop("num_shards", 1)
         properties = kwargs.pop("properties", None) or {}
         max_length = kwargs.pop("max_length", 65535)
@@ -162,7 +163,7 @@ class MilvusClient:
             "functions": schema.get("functions", []),
             "aliases": self._catalog.aliases_of(self._db, meta.name),
             "collection_id": meta.id,
-            "consistency_level": meta.consistency_level,
+            "consistency_level": int(parse_level(meta.consistency_level)),  # pymilvus: an int
             "properties": props,
             "num_partitions": len(meta.partitions),
             "enable_dynamic_field": schema.get("enable_dynamic_field", False),

@@ -9,6 +9,7 @@ The proxy holds no data; it gets the roles it talks to at construction (the in-p
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from vecstore.common.mvcc import visible
 from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import InvalidArgument
+from vecstore.proxy.consistency import guarantee_ts, parse_level
 from vecstore.proxy.convert import PARTITION_COLUMN, Layout, split_batch
 from vecstore.proxy.parts import Part, growing_part, sealed_part
 from vecstore.schema import CollectionSchema, DataType
@@ -44,6 +46,8 @@ class Proxy:
         self._streaming = streaming
         self._query = query
         self._schemas: dict[int, tuple[CollectionSchema, Layout, Any]] = {}
+        # Newest write acknowledged per collection: the guarantee of Session reads.
+        self._session_ts: dict[int, int] = {}
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -75,8 +79,16 @@ class Proxy:
         """Every read part of the collection, the snapshot timestamp to read at, and the deletes
         (pk, ts) that apply. ``consistency_level``: the request's level, None for the
         collection's."""
+        level = parse_level(meta.consistency_level if consistency_level is None
+                            else consistency_level)
         shard = self._streaming.shard(meta.id)
+        guarantee = guarantee_ts(level, self._coord.tso.now(), self._session_ts.get(meta.id, 0))
+        # Taken under the shard's lock, after the guarantee: every write stamped before the
+        # guarantee is applied by then (see proxy.consistency), so reading at the newer of the two
+        # timestamps sees a complete prefix of the log.
         snap = shard.snapshot()
+        if guarantee > snap.snapshot:
+            snap = replace(snap, snapshot=guarantee)
         dtype = np.dtype(np.int64) if layout.pk_kind == "int64" else np.dtype(str)
         qpk, qts = self._query.deletes(meta.id, dtype)
         del_pk = np.concatenate([qpk, snap.delete_pks.astype(qpk.dtype, copy=False)])
@@ -142,7 +154,8 @@ class Proxy:
         else:
             pks = pks_to_numpy(table.column(layout.pk))
         vectors, scalars = split_batch(table, layout, pks, part)
-        self._streaming.shard(meta.id).insert(pks, vectors, scalars, upsert=upsert)
+        ts = self._streaming.shard(meta.id).insert(pks, vectors, scalars, upsert=upsert)
+        self._session_ts[meta.id] = max(ts, self._session_ts.get(meta.id, 0))
         return {"upsert_count" if upsert else "insert_count": n, "ids": pks.tolist()}
 
     def _id_blocks(self, n: int) -> list[tuple[int, int]]:
@@ -169,7 +182,8 @@ class Proxy:
             pks = np.asarray([r[layout.pk] for r in rows],
                              dtype=np.int64 if layout.pk_kind == "int64" else str)
         if pks.size:
-            self._streaming.shard(meta.id).delete(pks)
+            ts = self._streaming.shard(meta.id).delete(pks)
+            self._session_ts[meta.id] = max(ts, self._session_ts.get(meta.id, 0))
         return {"delete_count": int(pks.size)}
 
     def _pk_values(self, ids: Any, layout: Layout) -> np.ndarray:

@@ -146,7 +146,7 @@ def test_ddl_and_describe_shape(client):
                 "consistency_level", "properties", "num_shards", "num_partitions",
                 "enable_dynamic_field", "created_timestamp", "auto_id", "functions"):
         assert key in d
-    assert d["enable_dynamic_field"] is True and d["consistency_level"] == "Bounded"
+    assert d["enable_dynamic_field"] is True and d["consistency_level"] == 2  # Bounded
     assert [f["name"] for f in d["fields"]] == ["id", "vector"]
     client.create_alias("a", "prod")
     assert client.describe_collection("prod")["collection_name"] == "a"
