@@ -36,6 +36,9 @@ if os.environ.get("VECSTORE_SIMD"):
 # that only use cdist/knn should not pay for that at import, so these names load on first use.
 _LAZY = {
     "MilvusClient": "vecstore.client",
+    "AnnSearchRequest": "vecstore.client",
+    "RRFRanker": "vecstore.client",
+    "WeightedRanker": "vecstore.client",
     "CollectionSchema": "vecstore.schema",
     "DataType": "vecstore.schema",
     "FieldSchema": "vecstore.schema",
@@ -54,11 +57,14 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AnnSearchRequest",
     "Cancelled",
     "CollectionSchema",
     "DataType",
     "FieldSchema",
     "MilvusClient",
+    "RRFRanker",
+    "WeightedRanker",
     "CorruptionError",
     "InternalError",
     "InvalidArgument",

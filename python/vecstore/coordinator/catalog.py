@@ -54,6 +54,18 @@ class CollectionMeta:
     num_shards: int = 1
     properties: dict[str, str] = field(default_factory=dict)
     partitions: list[str] = field(default_factory=lambda: [DEFAULT_PARTITION])
+    # Creation timestamp of each partition's current incarnation (absent: 0). Rows stay tagged
+    # with their partition's name, so after a drop (and a re-create under the same name) only
+    # rows stamped at or after the current incarnation's creation belong to it.
+    partition_ts: dict[str, int] = field(default_factory=dict)
+    partitions_dropped: int = 0  # how many drops happened: 0 lets reads skip the check
+
+    def partition_visible(self) -> dict[str, int] | None:
+        """None when every stored row belongs to a live partition (nothing was ever dropped);
+        otherwise each live partition's first visible timestamp."""
+        if not self.partitions_dropped:
+            return None
+        return {p: self.partition_ts.get(p, 0) for p in self.partitions}
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
@@ -161,7 +173,8 @@ class Catalog:
 
     def create_collection(self, db: str, name: str, schema: CollectionSchema, ts: int, *,
                           consistency_level: str = "Bounded", num_shards: int = 1,
-                          properties: dict[str, str] | None = None) -> CollectionMeta:
+                          properties: dict[str, str] | None = None,
+                          partitions: list[str] | None = None) -> CollectionMeta:
         """Records a verified schema. Creating a collection that exists with the same schema
         returns the existing one (Milvus is idempotent there); a different schema is an error."""
         self._require_db(db)
@@ -181,7 +194,8 @@ class Catalog:
         meta = CollectionMeta(
             id=self._next_id(), name=name, db=db, schema=schema.to_dict(), created_ts=ts,
             consistency_level=consistency_level, num_shards=num_shards,
-            properties=dict(properties or {}))
+            properties=dict(properties or {}),
+            partitions=list(partitions or [DEFAULT_PARTITION]))
         ok = self._meta.txn(
             [Compare.absent(_col_key(db, name)), Compare.absent(_alias_key(db, name))],
             [Put(_col_key(db, name), meta.to_json())],
@@ -274,7 +288,7 @@ class Catalog:
 
     # ---- partitions --------------------------------------------------------------------------
 
-    def create_partition(self, db: str, collection: str, partition: str) -> None:
+    def create_partition(self, db: str, collection: str, partition: str, ts: int = 0) -> None:
         meta = self.resolve(db, collection)
         _check_partition_name(partition)
         if any(f.get("is_partition_key") for f in meta.schema.get("fields", [])):
@@ -288,6 +302,8 @@ class Catalog:
                 f"({MAX_PARTITIONS}), collection: {collection}")
         after = CollectionMeta.from_json(meta.to_json())
         after.partitions.append(partition)
+        if ts:
+            after.partition_ts[partition] = ts
         self._update(meta, after)
 
     def drop_partition(self, db: str, collection: str, partition: str) -> None:
@@ -296,8 +312,12 @@ class Catalog:
             raise InvalidArgument("default partition cannot be deleted")
         if partition not in meta.partitions:
             return
+        if any(f.get("is_partition_key") for f in meta.schema.get("fields", [])):
+            raise InvalidArgument("disable drop partition if partition key mode is used")
         after = CollectionMeta.from_json(meta.to_json())
         after.partitions.remove(partition)
+        after.partition_ts.pop(partition, None)
+        after.partitions_dropped += 1
         self._update(meta, after)
 
     def has_partition(self, db: str, collection: str, partition: str) -> bool:

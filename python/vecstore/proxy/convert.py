@@ -59,14 +59,16 @@ def vector_array(column: pa.ChunkedArray | pa.Array, spec: VectorSpec) -> np.nda
     return out
 
 
-def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: str
+def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: str | pa.Array
                 ) -> tuple[dict[str, np.ndarray], pa.RecordBatch]:
-    """(vectors, scalars) of a validated table; scalars get the hidden partition column."""
+    """(vectors, scalars) of a validated table; scalars get the hidden partition column (one
+    name for every row, or one per row)."""
     vectors = {name: vector_array(table.column(name), spec)
                for name, spec in layout.vectors.items()}
     cols = {name: table.column(name).combine_chunks() for name in table.column_names
             if name not in layout.vectors and name != layout.pk}
-    cols[PARTITION_COLUMN] = pa.array([partition] * len(pks), type=pa.string())
+    cols[PARTITION_COLUMN] = (partition if isinstance(partition, pa.Array)
+                              else pa.array([partition] * len(pks), type=pa.string()))
     return vectors, pa.RecordBatch.from_pydict(cols)
 
 

@@ -19,6 +19,7 @@ from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import InvalidArgument
 from vecstore.proxy.consistency import guarantee_ts, parse_level
 from vecstore.proxy.convert import PARTITION_COLUMN, Layout, split_batch
+from vecstore.proxy.partitions import read_rule, route, rule_mask
 from vecstore.proxy.parts import Part, growing_part, sealed_part
 from vecstore.schema import CollectionSchema, DataType
 
@@ -91,51 +92,61 @@ class Proxy:
             snap = replace(snap, snapshot=guarantee)
         dtype = np.dtype(np.int64) if layout.pk_kind == "int64" else np.dtype(str)
         qpk, qts = self._query.deletes(meta.id, dtype)
-        del_pk = np.concatenate([qpk, snap.delete_pks.astype(qpk.dtype, copy=False)])
+        # No astype(qpk.dtype): string keys would be cut to the narrower width ('<U3').
+        del_pk = np.concatenate([qpk, snap.delete_pks])
         del_ts = np.concatenate([qts, snap.delete_ts])
-        parts = [sealed_part(s, snap.snapshot, del_pk, del_ts)
-                 for _, s in self._query.segments(meta.id)]
-        parts += [growing_part(v) for _, v in snap.views()]
+        sealed = self._query.segments(meta.id)  # listed after the shard snapshot: see views()
+        parts = [sealed_part(s, snap.snapshot, del_pk, del_ts) for _, s in sealed]
+        covered = {c for _, s in sealed for c in s.covers}
+        parts += [growing_part(v) for sid, v in snap.views() if sid not in covered]
         return parts, snap.snapshot, del_pk, del_ts
 
     def _masks(self, parts: list[Part], layout: Layout, snapshot: int, del_pk: np.ndarray,
-               del_ts: np.ndarray, flt: Any, partitions: list[str] | None,
+               del_ts: np.ndarray, flt: Any, partitions: dict[str, int] | None,
                ids: np.ndarray | None = None) -> list[np.ndarray]:
+        """One allow-mask per part: visible at ``snapshot``, among ``ids`` (if given), inside
+        the partition rule ``partitions`` (from :meth:`_partitions`), passing the filter."""
         masks = []
         for p in parts:
             m = visible(p.pks, p.timestamps, del_pk, del_ts, snapshot)
             if ids is not None:
                 m &= np.isin(p.pks, ids)
             if partitions is not None and p.rows:
-                col = p.table(layout.pk).column(PARTITION_COLUMN).to_numpy(zero_copy_only=False)
-                m &= np.isin(col.astype(str), partitions)
+                m &= rule_mask(p.table(layout.pk).column(PARTITION_COLUMN), p.timestamps,
+                               partitions)
             if flt is not None and m.any():
                 m &= np.asarray(flt.evaluate(p.table(layout.pk), cache=p.json_cache), dtype=bool)
             masks.append(m)
         return masks
 
-    def _partitions(self, meta: Any, names: object) -> list[str] | None:
-        if names is None or names == []:
-            return None
-        if isinstance(names, str) or not all(isinstance(n, str) for n in names):  # type: ignore
-            raise InvalidArgument("partition_names must be a list of partition names")
-        for n in names:  # type: ignore[union-attr]
-            if n not in meta.partitions:
-                raise InvalidArgument(f"partition not found[partition={n}]")
-        return list(names)  # type: ignore[arg-type]
+    def _partitions(self, meta: Any, names: object, ignore_load: bool = False
+                    ) -> dict[str, int] | None:
+        """The partition rule of a read naming ``names`` (see :mod:`vecstore.proxy.partitions`):
+        None when the read may see every stored row's partition."""
+        return read_rule(meta, names, ignore_load)
 
     # ---- writes ------------------------------------------------------------------------------
 
     def insert(self, db: str, name: str, data: Any, partition: str | None,
-               upsert: bool = False) -> dict[str, Any]:
+               upsert: bool = False, partial: bool = False) -> dict[str, Any]:
+        """Validates a whole batch, routes it to partitions and writes it to the collection's
+        shard in one WAL record. ``upsert`` replaces rows stored under the same keys; ``partial``
+        (with ``upsert``) first overlays the request on the stored rows (proxy.upsert)."""
         meta, schema, layout = self.collection(db, name)
         if upsert and layout.auto_id:
             raise InvalidArgument(
                 "upsert into an auto_id collection is not supported by vecstore yet: its primary "
                 "keys are generated, so insert new rows and delete old ones instead")
-        part = partition or "_default"
-        if part not in meta.partitions:
-            raise InvalidArgument(f"partition not found[partition={part}]")
+        if partial:
+            from vecstore.proxy.upsert import check_rows, merge_rows, request_rows
+
+            rows = request_rows(data)
+            check_rows(rows, layout.pk)
+            keys = [r.get(layout.pk) for r in rows]
+            stored = self.query(db, name, "", ["*"], None, 0, None, None,
+                                self._pk_values(keys, layout).tolist(),
+                                consistency_level="Strong", ignore_load=True)
+            data = merge_rows(rows, stored, layout.pk)
         if isinstance(data, dict) and not any(
                 isinstance(v, (list, tuple, np.ndarray)) for v in data.values()):
             data = [data]  # one row as a dict
@@ -146,6 +157,7 @@ class Proxy:
         n = table.num_rows
         if n == 0:
             raise InvalidArgument("insert needs at least one row")
+        partitions = route(meta, table, partition)
         if layout.auto_id:
             first = self._coord.tso.allocate(min(n, 1 << 18))
             ids = np.arange(first, first + n, dtype=np.int64) if n <= (1 << 18) else np.concatenate(
@@ -153,7 +165,7 @@ class Proxy:
             pks = ids if layout.pk_kind == "int64" else ids.astype(str)
         else:
             pks = pks_to_numpy(table.column(layout.pk))
-        vectors, scalars = split_batch(table, layout, pks, part)
+        vectors, scalars = split_batch(table, layout, pks, partitions)
         ts = self._streaming.shard(meta.id).insert(pks, vectors, scalars, upsert=upsert)
         self._session_ts[meta.id] = max(ts, self._session_ts.get(meta.id, 0))
         return {"upsert_count" if upsert else "insert_count": n, "ids": pks.tolist()}
@@ -176,15 +188,23 @@ class Proxy:
             raise InvalidArgument("delete needs ids or a filter")
         if ids is not None:
             pks = self._pk_values(ids, layout)
+            count = int(pks.size)  # Milvus reports the keys asked for
+            if partition and pks.size:
+                # Deletes are keyed by pk alone, so a delete scoped to a partition writes only the
+                # keys stored there (a key stored in two partitions still goes from both).
+                rows = self.query(db, name, "", [layout.pk], None, 0, None, [partition],
+                                  pks.tolist(), consistency_level="Strong", ignore_load=True)
+                pks = np.asarray([r[layout.pk] for r in rows], dtype=pks.dtype)
         else:
             rows = self.query(db, name, flt or "", [layout.pk], None, 0, params,
                               [partition] if partition else None, None)
             pks = np.asarray([r[layout.pk] for r in rows],
                              dtype=np.int64 if layout.pk_kind == "int64" else str)
+            count = int(pks.size)
         if pks.size:
             ts = self._streaming.shard(meta.id).delete(pks)
             self._session_ts[meta.id] = max(ts, self._session_ts.get(meta.id, 0))
-        return {"delete_count": int(pks.size)}
+        return {"delete_count": count}
 
     def _pk_values(self, ids: Any, layout: Layout) -> np.ndarray:
         values = list(ids) if isinstance(ids, (list, tuple, np.ndarray)) else [ids]

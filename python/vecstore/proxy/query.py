@@ -14,8 +14,9 @@ from vecstore.proxy.entities import entities, int_param, output_fields
 
 
 def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any, offset: Any,
-          params: dict | None, partitions: Any, ids: Any, consistency_level: str | None = None
-          ) -> list[dict[str, Any]]:
+          params: dict | None, partitions: Any, ids: Any, consistency_level: str | None = None,
+          *, ignore_load: bool = False) -> list[dict[str, Any]]:
+    """``ignore_load``: read every partition, loaded or not (statistics, partial upserts)."""
     meta, schema, layout = proxy.collection(db, name)
     count = fields_req is not None and not isinstance(fields_req, str) and \
         list(fields_req) == ["count(*)"]
@@ -31,25 +32,26 @@ def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any,
     compiled = proxy._compiled_filter(meta, schema, flt or "", params)
     parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level)
     masks = proxy._masks(parts, layout, snapshot, del_pk, del_ts, compiled,
-                        proxy._partitions(meta, partitions), pk_filter)
+                        proxy._partitions(meta, partitions, ignore_load), pk_filter)
     if count:
         # A pk can sit in a sealing growing segment and its sealed copy at once: count once.
         seen = [p.pks[m] for p, m in zip(parts, masks)]
         return [{"count(*)": int(np.unique(np.concatenate(seen)).size) if seen else 0}]
     # A pk can sit in a sealing growing segment and its sealed copy at once: keep the first.
+    # np.unique orders the distinct keys, so the page is chosen before any row is built.
     picked = [np.flatnonzero(m) for m in masks]
-    all_pks = np.concatenate([p.pks[r] for p, r in zip(parts, picked)]) if parts else []
+    all_pks = np.concatenate([p.pks[r] for p, r in zip(parts, picked)]) if parts else \
+        np.empty(0, np.int64)
     _, first = np.unique(all_pks, return_index=True)
-    keep = np.zeros(len(all_pks), dtype=bool)
-    keep[first] = True
-    rows: list[dict[str, Any]] = []
-    start = 0
-    for p, r in zip(parts, picked):
-        mine = r[keep[start:start + r.size]]
-        start += r.size
-        if mine.size:
-            rows.extend(entities(p, mine, fields, schema, layout, dynamic))
-    rows.sort(key=lambda e: e[layout.pk])
     end = None if lim is None else off + lim
-    return rows[off:end]
-
+    sel = first[off:end]  # positions in all_pks, in primary-key order
+    starts = np.cumsum([0] + [r.size for r in picked])
+    part_of = np.searchsorted(starts, sel, side="right") - 1
+    rows: list[dict[str, Any]] = [{} for _ in range(sel.size)]
+    for pi in np.unique(part_of).tolist():
+        at = np.flatnonzero(part_of == pi)
+        got = entities(parts[pi], picked[pi][sel[at] - starts[pi]], fields, schema, layout,
+                       dynamic)
+        for n, entity in zip(at.tolist(), got):
+            rows[n] = entity
+    return rows

@@ -177,10 +177,6 @@ def test_bad_input_changes_nothing(client, rng):
         with pytest.raises(InvalidArgument):
             client.insert("docs", bad)
     assert client.get_collection_stats("docs") == {"row_count": 1}
-    with pytest.raises(NotSupported, match="group_by_field"):
-        client.search("docs", [[1, 2, 3, 4]], group_by_field="x")
-    with pytest.raises(NotSupported, match="partial_update"):
-        client.upsert("docs", [{"id": 1, "vector": [1, 2, 3, 4]}], partial_update=True)
     with pytest.raises(InvalidArgument, match="dim"):
         client.search("docs", [[1, 2, 3]])
     with pytest.raises(InvalidArgument, match="ids or filter"):
