@@ -3,14 +3,24 @@ segments, delete logs and WAL checkpoint — the single commit point of a flush.
 
 Meta-store keys beside the catalog's::
 
-    segments/<collection id>/<segment id>   {"prefix", "rows"}           a sealed segment
-    deletes/<collection id>/<n>             {"prefix", "delta": {...}}   a delete log (DeltaInfo)
+    segments/<collection id>/<segment id>   {"prefix", "rows", "bytes"}  a sealed segment
+    deletes/<collection id>/<segment id>    {"prefix", "delta": {...}}   its delete log (DeltaInfo)
     checkpoint/<collection id>              {"seq", "offset"}            WAL position to replay from
     seq/segment                             last issued segment id
+    seq/compaction                          last issued compaction job id
 
-``commit_flush`` writes the new segment, its delete log and the moved checkpoint in one
-transaction: after a crash either all of the flush is visible (and the WAL before the checkpoint
-may go) or none of it (and the WAL still holds every row). Thread-safe as far as the meta store is.
+Every change of a collection's stored data is one meta-store transaction, and object-store files
+that no committed key names are garbage (removed when a deployment opens):
+
+- ``commit_flush`` writes the new segment, its delete log and the moved checkpoint: after a crash
+  either all of the flush is visible (and the WAL before the checkpoint may go) or none of it (and
+  the WAL still holds every row).
+- ``commit_compaction`` removes the input segments and their delete logs and adds the output and
+  its delete log, guarded by the inputs still being registered.
+- ``commit_truncate`` removes every segment and delete log and moves the checkpoint to the WAL's
+  end, so nothing written before it is replayed.
+
+Thread-safe as far as the meta store is.
 """
 
 from __future__ import annotations
@@ -20,7 +30,8 @@ from dataclasses import dataclass
 
 from vecstore.coordinator.catalog import Catalog, next_counter
 from vecstore.coordinator.tso import TimestampOracle
-from vecstore.storage.meta import DeletePrefix, MetaStore, Put
+from vecstore.errors import InvalidArgument
+from vecstore.storage.meta import Compare, Delete, DeletePrefix, MetaStore, Put
 from vecstore.storage.segment import DeltaInfo
 from vecstore.storage.wal import Position
 
@@ -30,6 +41,11 @@ class SegmentRef:
     id: int
     prefix: str
     rows: int
+    nbytes: int = 0  # stored bytes (0 for segments committed before sizes were recorded)
+
+    def encode(self) -> bytes:
+        return json.dumps({"prefix": self.prefix, "rows": self.rows,
+                           "bytes": self.nbytes}).encode()
 
 
 @dataclass(frozen=True)
@@ -52,8 +68,19 @@ class Coordinator:
         out = []
         for key, raw in self.meta.scan(prefix):
             info = json.loads(raw)
-            out.append(SegmentRef(int(key[len(prefix):]), info["prefix"], info["rows"]))
+            out.append(SegmentRef(int(key[len(prefix):]), info["prefix"], info["rows"],
+                                  int(info.get("bytes", 0))))
         return sorted(out, key=lambda s: s.id)
+
+    def segment(self, collection_id: int, segment_id: int) -> SegmentRef | None:
+        raw = self.meta.get(f"segments/{collection_id}/{segment_id}")
+        if raw is None:
+            return None
+        info = json.loads(raw)
+        return SegmentRef(segment_id, info["prefix"], info["rows"], int(info.get("bytes", 0)))
+
+    def next_compaction_id(self) -> int:
+        return next_counter(self.meta, "seq/compaction")
 
     def delete_logs(self, collection_id: int) -> list[DeleteLogRef]:
         out = []
@@ -72,8 +99,7 @@ class Coordinator:
     def commit_flush(self, collection_id: int, segment: SegmentRef,
                      delete_log: DeleteLogRef | None, checkpoint: Position) -> None:
         ops = [
-            Put(f"segments/{collection_id}/{segment.id}",
-                json.dumps({"prefix": segment.prefix, "rows": segment.rows}).encode()),
+            Put(f"segments/{collection_id}/{segment.id}", segment.encode()),
             Put(f"checkpoint/{collection_id}",
                 json.dumps({"seq": checkpoint.seq, "offset": checkpoint.offset}).encode()),
         ]
@@ -82,6 +108,33 @@ class Coordinator:
                            json.dumps({"prefix": delete_log.prefix,
                                        "delta": delete_log.delta.to_dict()}).encode()))
         self.meta.txn([], ops)
+
+    def commit_compaction(self, collection_id: int, inputs: list[int], output: SegmentRef,
+                          delete_log: DeleteLogRef | None) -> None:
+        """Replaces the segments ``inputs`` (and their delete logs) by ``output`` (and its
+        delete log) in one transaction. Raises InvalidArgument, changing nothing, if an input is
+        no longer registered (dropped or truncated meanwhile)."""
+        keys = [f"segments/{collection_id}/{i}" for i in inputs]
+        ops: list = [Delete(k) for k in keys]
+        ops += [Delete(f"deletes/{collection_id}/{i}") for i in inputs]
+        ops.append(Put(f"segments/{collection_id}/{output.id}", output.encode()))
+        if delete_log is not None:
+            ops.append(Put(f"deletes/{collection_id}/{output.id}",
+                           json.dumps({"prefix": delete_log.prefix,
+                                       "delta": delete_log.delta.to_dict()}).encode()))
+        if not self.meta.txn([Compare.exists(k) for k in keys], ops).succeeded:
+            raise InvalidArgument(
+                f"compaction of segments {inputs} of collection {collection_id} lost a race: an "
+                "input is gone; its output is discarded, plan again")
+
+    def commit_truncate(self, collection_id: int, checkpoint: Position) -> None:
+        """Forgets every segment and delete log of the collection and replays its WAL only from
+        ``checkpoint`` on, in one transaction."""
+        self.meta.txn([], [DeletePrefix(f"segments/{collection_id}/"),
+                           DeletePrefix(f"deletes/{collection_id}/"),
+                           Put(f"checkpoint/{collection_id}",
+                               json.dumps({"seq": checkpoint.seq,
+                                           "offset": checkpoint.offset}).encode())])
 
     def forget_collection(self, collection_id: int) -> None:
         """Drops the registry of a dropped collection (its files are removed by the caller)."""

@@ -1,5 +1,7 @@
 """The query node role: loads sealed segments from object storage (by mapping) and searches and
 filters them under MVCC.
 
-Built so far: search over one sealed segment (:mod:`vecstore.query_node.sealed`).
+Built so far: search over one sealed segment (:mod:`vecstore.query_node.sealed`) and the node's
+per-collection segment set, swapped atomically by flush, compaction and truncate
+(:mod:`vecstore.query_node.node`).
 """

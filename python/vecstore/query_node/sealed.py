@@ -22,8 +22,13 @@ from vecstore.storage.segment import Segment
 class SealedSegment:
     """A loaded sealed segment that answers searches at a snapshot."""
 
-    def __init__(self, segment: Segment) -> None:
+    def __init__(self, segment: Segment, segment_id: int = -1,
+                 covers: frozenset[int] = frozenset()) -> None:
         self.segment = segment
+        self.segment_id = segment_id
+        # Ids of every segment whose rows this one holds: itself, and after a compaction its
+        # inputs' covers. A reader skips growing views with these ids (see ShardSnapshot.views).
+        self.covers = covers | ({segment_id} if segment_id >= 0 else frozenset())
         self._pks: np.ndarray | None = None
         self._del: tuple[np.ndarray, np.ndarray] | None = None
         # Decoded JSON columns for filters: the segment never changes, so one decode serves

@@ -16,6 +16,7 @@ timestamps (:func:`vecstore.common.mvcc.visible`) and, later, a filter bitset.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,6 +142,11 @@ class GrowingSegment:
         self._scalar_cache: pa.Table | None = None
         self._str_cache: np.ndarray | None = None
         self.rows = 0
+        # What the seal policy reads (data_node.seal_policy): an estimate of the row data held
+        # (vectors, keys, timestamps, scalar buffers) and when the first row arrived
+        # (time.monotonic(), None while empty).
+        self.nbytes = 0
+        self.first_row_at: float | None = None
 
     def check_batch(self, pks: np.ndarray, timestamps: np.ndarray,
                     vectors: dict[str, np.ndarray],
@@ -207,7 +213,11 @@ class GrowingSegment:
                 col.append(arr)
             self._scalars.extend(batches)
             self._scalar_cache = None
+            if self.rows == 0 and n:
+                self.first_row_at = time.monotonic()
             self.rows += n
+            self.nbytes += (pks.nbytes + 8 * n + sum(a.nbytes for a in vectors.values())
+                            + sum(b.nbytes for b in batches))
 
     def view(self) -> GrowingView:
         """A consistent snapshot of every row appended so far."""

@@ -14,6 +14,7 @@ were never acknowledged (see FileWal).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,10 +42,14 @@ class ShardSnapshot:
     delete_pks: np.ndarray
     delete_ts: np.ndarray
     sealing: tuple[tuple[int, GrowingView], ...] = ()
+    growing_id: int = -1
 
     def views(self) -> list[tuple[int, GrowingView]]:
-        """(segment id, view) of every growing segment to search, the current one last."""
-        return [*self.sealing, (-1, self.growing)]
+        """(segment id, view) of every growing segment to search, the current one last. A reader
+        that also lists sealed segments skips a view whose id a sealed segment covers: between
+        loading a sealed copy and :meth:`Shard.sealed`, and for a reader whose listing comes
+        after a flush or compaction, both hold the same rows."""
+        return [*self.sealing, (self.growing_id, self.growing)]
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,9 @@ class Shard:
         self._del_ts: list[np.ndarray] = []
         self.serviceable_ts = 0
         self.replayed = 0
+        # Called (outside the lock, with this shard) after each insert: the wiring's hook for
+        # the seal policy, so a size limit is noticed without polling.
+        self.on_insert: Callable[[Shard], None] | None = None
         for entry in wal.read(checkpoint):
             self._replay(entry.type, entry.payload, entry.ts_begin)
             self.replayed += 1
@@ -122,6 +130,9 @@ class Shard:
             # Applied from the caller's arrays, not by decoding the payload just encoded.
             self._apply_insert(pks, vectors, batches, ts, upsert)
             self.serviceable_ts = ts
+        hook = self.on_insert
+        if hook is not None:
+            hook(self)
         return ts
 
     def delete(self, pks: np.ndarray) -> int:
@@ -149,7 +160,15 @@ class Shard:
             view = self.growing.view()
             sealing = tuple((sid, seg.view()) for sid, seg in self._sealing.items())
             dpk, dts = self._deletes()
-        return ShardSnapshot(snap, view, dpk, dts, sealing)
+            gid = self.growing.segment_id
+        return ShardSnapshot(snap, view, dpk, dts, sealing, gid)
+
+    def growing_stats(self) -> tuple[int, int, float | None]:
+        """(rows, estimated bytes, time.monotonic() of the first row or None) of the growing
+        segment being filled: what the seal policy decides on."""
+        with self._mu:
+            g = self.growing
+            return g.rows, g.nbytes, g.first_row_at
 
     def rotate(self, new_segment_id: int) -> Sealed | None:
         """Starts a new growing segment and hands back the old one for sealing (None when it is
@@ -174,3 +193,15 @@ class Shard:
                 dpk, dts = self._deletes()
                 keep = dts > np.uint64(deletes_through)
                 self._del_pk, self._del_ts = [dpk[keep]], [dts[keep]]
+
+    def truncate(self, new_segment_id: int, commit: Callable[[Position], None]) -> None:
+        """Empties the shard: ``commit(position)`` records durably that the WAL before
+        ``position`` (its current end) holds nothing to replay, then the growing, sealing and
+        delete buffers are dropped. Both happen under the shard lock, so no write lands between
+        the position and the reset: a write either precedes the truncation (and is gone) or
+        follows it (and is kept). If ``commit`` raises, nothing changes."""
+        with self._mu:
+            commit(self._wal.end_position)
+            self.growing = GrowingSegment(new_segment_id, self._specs, self._pk_kind)
+            self._sealing.clear()
+            self._del_pk, self._del_ts = [], []
