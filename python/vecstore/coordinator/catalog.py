@@ -17,6 +17,7 @@ Thread-safe as far as the meta store is.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -118,6 +119,34 @@ class Catalog:
 
     def __init__(self, meta: MetaStore) -> None:
         self._meta = meta
+        self._cache: dict[tuple[str, str], CollectionMeta] = {}  # see resolve
+        self._generation = 0  # bumped by every write, under _cache_mu
+        self._cache_mu = threading.Lock()
+
+    # Every catalog write goes through these: the resolve cache is cleared after the write (a
+    # resolve racing the write may cache the old value only until this clear).
+    def _invalidate(self) -> None:
+        with self._cache_mu:
+            self._generation += 1
+            self._cache.clear()
+
+    def _txn(self, compares: list, ops: list) -> Any:
+        try:
+            return self._meta.txn(compares, ops)
+        finally:
+            self._invalidate()
+
+    def _put(self, key: str, value: bytes) -> None:
+        try:
+            self._meta.put(key, value)
+        finally:
+            self._invalidate()
+
+    def _delete(self, key: str) -> None:
+        try:
+            self._meta.delete(key)
+        finally:
+            self._invalidate()
 
     # ---- databases ---------------------------------------------------------------------------
 
@@ -148,7 +177,7 @@ class Catalog:
                 f"exceeded the limit number of database: at most {MAX_DATABASES} databases; "
                 "drop one first")
         value = json.dumps({"created_ts": ts, "properties": properties or {}}).encode()
-        if not self._meta.txn([Compare.absent(_db_key(db))], [Put(_db_key(db), value)]).succeeded:
+        if not self._txn([Compare.absent(_db_key(db))], [Put(_db_key(db), value)]).succeeded:
             raise InvalidArgument(f"database already exist: {db}")
 
     def drop_database(self, db: str) -> None:
@@ -158,7 +187,7 @@ class Catalog:
         if self.list_collections(db):
             raise InvalidArgument(
                 f"database:{db} not empty, must drop all collections before drop database")
-        self._meta.delete(_db_key(db))
+        self._delete(_db_key(db))
 
     def describe_database(self, db: str) -> dict[str, Any]:
         self._require_db(db)
@@ -196,7 +225,7 @@ class Catalog:
             consistency_level=consistency_level, num_shards=num_shards,
             properties=dict(properties or {}),
             partitions=list(partitions or [DEFAULT_PARTITION]))
-        ok = self._meta.txn(
+        ok = self._txn(
             [Compare.absent(_col_key(db, name)), Compare.absent(_alias_key(db, name))],
             [Put(_col_key(db, name), meta.to_json())],
         ).succeeded
@@ -205,7 +234,17 @@ class Catalog:
         return meta
 
     def resolve(self, db: str, name: str) -> CollectionMeta:
-        """The collection called ``name`` (or the one the alias ``name`` points at)."""
+        """The collection called ``name`` (or the one the alias ``name`` points at).
+
+        Cached: every request resolves its collection, and two meta-store reads per request cost
+        more than an exact search's bookkeeping. The cache is cleared on every catalog write;
+        the data directory's lock makes this catalog the only writer (a multi-process catalog
+        must invalidate from the meta store's watch instead). Callers must not mutate the
+        returned object (DDL copies it first, see ``_update``)."""
+        cached = self._cache.get((db, name))
+        if cached is not None:
+            return cached
+        generation = self._generation
         self._require_db(db)
         if not isinstance(name, str) or not name:
             raise InvalidArgument(f"collection name must be a non-empty string, got {name!r}")
@@ -217,7 +256,11 @@ class Catalog:
         if raw is None:
             raise CollectionNotFound(
                 f"can't find collection[database={db}][collection={name}]")
-        return CollectionMeta.from_json(raw)
+        meta = CollectionMeta.from_json(raw)
+        with self._cache_mu:
+            if generation == self._generation:  # no write since the reads above
+                self._cache[(db, name)] = meta
+        return meta
 
     def has_collection(self, db: str, name: str) -> bool:
         try:
@@ -248,7 +291,7 @@ class Catalog:
             raise InvalidArgument(
                 f"unable to drop the collection [{name}] because it has aliases {aliases}, "
                 "please remove all aliases before dropping the collection")
-        self._meta.txn([Compare.value_equals(_col_key(db, name), raw)],
+        self._txn([Compare.value_equals(_col_key(db, name), raw)],
                        [Delete(_col_key(db, name))])
         return CollectionMeta.from_json(raw)
 
@@ -265,7 +308,7 @@ class Catalog:
                 f"unable to rename collection {old} because it has aliases; drop them first")
         old_raw = meta.to_json()
         meta.name, meta.db = new, target_db
-        ok = self._meta.txn(
+        ok = self._txn(
             [Compare.value_equals(_col_key(db, old), old_raw),
              Compare.absent(_col_key(target_db, new))],
             [Delete(_col_key(db, old)), Put(_col_key(target_db, new), meta.to_json())],
@@ -275,7 +318,7 @@ class Catalog:
 
     def _update(self, before: CollectionMeta, after: CollectionMeta) -> None:
         key = _col_key(before.db, before.name)
-        ok = self._meta.txn([Compare.value_equals(key, before.to_json())],
+        ok = self._txn([Compare.value_equals(key, before.to_json())],
                             [Put(key, after.to_json())]).succeeded
         if not ok:
             raise InvalidArgument(f"collection {before.name} changed concurrently; retry")
@@ -348,7 +391,7 @@ class Catalog:
                 f"alias already exist: {alias} points at {json.loads(existing)['collection']}; "
                 "use alter_alias to move it")
         value = json.dumps({"collection": collection}).encode()
-        if not self._meta.txn([Compare.absent(_alias_key(db, alias)),
+        if not self._txn([Compare.absent(_alias_key(db, alias)),
                                Compare.absent(_col_key(db, alias))],
                               [Put(_alias_key(db, alias), value)]).succeeded:
             raise AliasAlreadyExists(f"alias already exist: {alias}")
@@ -359,11 +402,11 @@ class Catalog:
             raise InvalidArgument(f"{collection} is an alias; aliases point at collections")
         if self._meta.get(_alias_key(db, alias)) is None:
             raise AliasNotFound(f"alias not found[database={db}][alias={alias}]")
-        self._meta.put(_alias_key(db, alias), json.dumps({"collection": collection}).encode())
+        self._put(_alias_key(db, alias), json.dumps({"collection": collection}).encode())
 
     def drop_alias(self, db: str, alias: str) -> None:
         self._require_db(db)
-        self._meta.delete(_alias_key(db, alias))  # dropping a missing alias succeeds, as in Milvus
+        self._delete(_alias_key(db, alias))  # dropping a missing alias succeeds, as in Milvus
 
     def describe_alias(self, db: str, alias: str) -> dict[str, str]:
         self._require_db(db)

@@ -129,8 +129,10 @@ def _shape(parts: list[Any], ranked: list[Ranked], fields: list[str],
     """pymilvus's hits, gathering output fields part by part (column-wise, never per hit)."""
     out: list[list[dict[str, Any]]] = []
     for r in ranked:
-        hits: list[dict[str, Any]] = [{} for _ in range(r.pks.size)]
-        if fields or dynamic:
+        pks = r.pks.tolist()
+        pk_only = fields == [layout.pk] and not dynamic  # the key alone: no column to gather
+        hits: list[dict[str, Any]] = [{layout.pk: pk} if pk_only else {} for pk in pks]
+        if (fields or dynamic) and not pk_only:
             for pi in np.unique(r.part):
                 at = np.flatnonzero(r.part == pi)
                 got = entities(parts[pi], r.row[at], fields, schema, layout, dynamic)
@@ -140,5 +142,5 @@ def _shape(parts: list[Any], ranked: list[Ranked], fields: list[str],
         if round_decimal >= 0:
             dists = [round(d, round_decimal) for d in dists]
         out.append([{"id": pk, "distance": d, "entity": e}
-                    for pk, d, e in zip(r.pks.tolist(), dists, hits)])
+                    for pk, d, e in zip(pks, dists, hits)])
     return out
