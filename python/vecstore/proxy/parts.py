@@ -25,6 +25,8 @@ class Part:
     search_rows: Callable[..., tuple[np.ndarray, np.ndarray]]  # (field, q, k, metric, allow)
     rows: int
     json_cache: object = None  # expr.JsonCache of an immutable part, reused across queries
+    # (snapshot, del_pk, del_ts) -> read-only visibility mask, for parts that cache it
+    visibility: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None
     _table: pa.Table | None = field(default=None, repr=False)
 
     def table(self, pk_name: str) -> pa.Table:
@@ -45,17 +47,15 @@ def growing_part(view: object) -> Part:
                 lambda f: view.vectors[f], view.search_rows, view.rows)  # type: ignore[attr-defined]
 
 
-def sealed_part(sealed: object, snapshot: int, del_pk: np.ndarray, del_ts: np.ndarray) -> Part:
+def sealed_part(sealed: object) -> Part:
+    """A loaded sealed segment as a read part (visibility cached by the segment)."""
     seg = sealed.segment  # type: ignore[attr-defined]
-
-    def search_rows(field: str, q: np.ndarray, k: int, metric: str, allow: np.ndarray | None):
-        return sealed.search_rows(field, q, k, metric, snapshot, del_pk, del_ts,  # type: ignore
-                                  allow=allow)
 
     def scalars() -> pa.Table:
         table = seg.scalars()
         return table.rename_columns([loaded_name(n) for n in table.column_names])
 
-    return Part(sealed.pks, seg.timestamps(), scalars,  # type: ignore[attr-defined]
-                lambda f: seg.vectors(f), search_rows, seg.rows,
-                json_cache=sealed.json_cache)  # type: ignore[attr-defined]
+    return Part(sealed.pks, sealed.timestamps, scalars,  # type: ignore[attr-defined]
+                lambda f: seg.vectors(f), sealed.knn_rows, seg.rows,  # type: ignore[attr-defined]
+                json_cache=sealed.json_cache,  # type: ignore[attr-defined]
+                visibility=sealed.visibility)  # type: ignore[attr-defined]

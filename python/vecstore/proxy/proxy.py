@@ -96,7 +96,7 @@ class Proxy:
         del_pk = np.concatenate([qpk, snap.delete_pks])
         del_ts = np.concatenate([qts, snap.delete_ts])
         sealed = self._query.segments(meta.id)  # listed after the shard snapshot: see views()
-        parts = [sealed_part(s, snap.snapshot, del_pk, del_ts) for _, s in sealed]
+        parts = [sealed_part(s) for _, s in sealed]
         covered = {c for _, s in sealed for c in s.covers}
         parts += [growing_part(v) for sid, v in snap.views() if sid not in covered]
         return parts, snap.snapshot, del_pk, del_ts
@@ -108,7 +108,8 @@ class Proxy:
         the partition rule ``partitions`` (from :meth:`_partitions`), passing the filter."""
         masks = []
         for p in parts:
-            m = visible(p.pks, p.timestamps, del_pk, del_ts, snapshot)
+            m = (visible(p.pks, p.timestamps, del_pk, del_ts, snapshot) if p.visibility is None
+                 else p.visibility(snapshot, del_pk, del_ts).copy())
             if ids is not None:
                 m &= np.isin(p.pks, ids)
             if partitions is not None and p.rows:

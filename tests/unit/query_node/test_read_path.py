@@ -93,3 +93,31 @@ def test_flush_of_an_empty_segment_is_refused(tmp_path):
     with pytest.raises(InvalidArgument, match="nothing to flush"):
         flush(seg, seg.view(), store, "c/p/s", schema_version=1)
     assert store.list("") == []
+
+
+def test_cached_visibility_matches_mvcc_at_every_snapshot(tmp_path, rng):
+    """SealedSegment.visibility caches by delete content; it must equal the MVCC rule for old
+    and new snapshots, changing deletes, and string keys longer than the segment's own."""
+    store = LocalObjectStore(tmp_path / "segments")
+    spec = {"v": VectorSpec("float32", DIM)}
+    seg = GrowingSegment(1, spec, "string")
+    keys = np.array([f"key-{i:04d}" for i in range(300)])
+    seg.append(keys, np.arange(10, 310, dtype=np.uint64),
+               {"v": rng.standard_normal((300, DIM)).astype(np.float32)})
+    flush(seg, seg.view(), store, "c/p/s1", schema_version=1)
+    delta = write_delete_log(store, "c/p/s1", np.array(["key-0001"]), np.array([400], np.uint64))
+    sealed = SealedSegment(Segment.open(store, "c/p/s1", deltas=[delta]))
+    own_pk, own_ts = np.array(["key-0001"]), np.array([400], np.uint64)
+    deletes = [(np.array([], dtype="<U8"), np.array([], np.uint64)),
+               (np.array(["key-0002", "key-0299"]), np.array([500, 100], np.uint64)),
+               (np.array(["key-0002", "key-0299", "key-0100"]), np.array([500, 100, 600],
+                                                                         np.uint64))]
+    for del_pk, del_ts in deletes + deletes[::-1]:
+        for snap in (5, 150, 450, 550, 10_000, 10_000):
+            got = sealed.visibility(snap, del_pk, del_ts)
+            want = visible(keys, np.arange(10, 310, dtype=np.uint64),
+                           np.concatenate([own_pk, del_pk]), np.concatenate([own_ts, del_ts]),
+                           snap)
+            np.testing.assert_array_equal(got, want)
+            if snap == 10_000:  # after every row and delete: the cached, shared mask
+                assert not got.flags.writeable
