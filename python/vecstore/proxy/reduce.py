@@ -42,6 +42,8 @@ def merge_topk_sources(parts: list[tuple[np.ndarray, np.ndarray]], k: int, metri
     ids = np.concatenate([p[0] for p in parts], axis=1)
     dist = np.concatenate([p[1] for p in parts], axis=1).astype(np.float32, copy=False)
     key = -dist if metric.upper() in _HIGHER_IS_CLOSER else dist
+    if nq == 1:
+        return [_merge_one(ids[0], key[0], k, -1 if metric.upper() in _HIGHER_IS_CLOSER else 1)]
     row = np.broadcast_to(np.arange(nq)[:, None], ids.shape)
     col = np.broadcast_to(np.arange(ids.shape[1])[None, :], ids.shape)
     valid = np.isfinite(key)
@@ -62,3 +64,14 @@ def merge_topk_sources(parts: list[tuple[np.ndarray, np.ndarray]], k: int, metri
         s, e = starts[q], min(starts[q + 1], starts[q] + k)
         out.append((i[s:e], (sign * kk[s:e]).astype(np.float32), c[s:e]))
     return out
+
+
+def _merge_one(ids: np.ndarray, key: np.ndarray, k: int, sign: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The single-query case of :func:`merge_topk_sources` (one query per call is the common
+    search): the same order and deduplication with a few small array operations."""
+    col = np.flatnonzero(np.isfinite(key))
+    order = col[np.lexsort((ids[col], key[col]))]  # by (key, pk); stable among equals
+    _, first = np.unique(ids[order], return_index=True)  # each pk's best occurrence
+    keep = order[np.sort(first)[:k]]
+    return ids[keep], (sign * key[keep]).astype(np.float32), keep

@@ -51,3 +51,23 @@ def test_bad_parts():
         merge_topk([], 3, "L2")
     with pytest.raises(InvalidArgument):
         merge_topk([(np.zeros((2, 3)), np.zeros((2, 2)))], 3, "L2")
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP"])
+def test_single_query_path_equals_the_batched_one(rng, metric):
+    from vecstore.proxy.reduce import merge_topk_sources
+
+    for _ in range(200):
+        parts = []
+        for _ in range(int(rng.integers(1, 4))):
+            ki = int(rng.integers(1, 9))
+            ids = rng.integers(0, 12, (1, ki)).astype(np.int64)
+            dist = rng.integers(0, 4, (1, ki)).astype(np.float32)  # ties and duplicate pks
+            dist[rng.random((1, ki)) < 0.2] = np.inf if metric == "L2" else -np.inf
+            parts.append((ids, dist))
+        k = int(rng.integers(1, 10))
+        one = merge_topk_sources(parts, k, metric)[0]
+        two = merge_topk_sources([(np.vstack([i, i]), np.vstack([d, d])) for i, d in parts],
+                                 k, metric)[1]
+        for a, b in zip(one, two):
+            np.testing.assert_array_equal(a, b)
