@@ -56,20 +56,32 @@ def _empty(spec: VectorSpec) -> np.ndarray:
 class _Growable:
     """A 1-D or 2-D array with amortised O(1) appends along axis 0."""
 
+    # The first growth reserves this much address space (a whole default segment, see
+    # data_node.seal_policy): untouched pages cost nothing, while every doubling would copy the
+    # rows so far into freshly faulted memory (page faults dominate appends on some VMs).
+    RESERVE_BYTES = 64 << 20
+
     def __init__(self, dtype: np.dtype, width: int | None) -> None:
         shape = (16,) if width is None else (16, width)
         self.buf = np.empty(shape, dtype=dtype)
         self.n = 0
+        row_bytes = np.dtype(dtype).itemsize * (width or 1)
+        self._reserve_rows = max(16, self.RESERVE_BYTES // row_bytes)
 
     def append(self, rows: np.ndarray) -> None:
+        self.n = self.stage(rows)
+
+    def stage(self, rows: np.ndarray) -> int:
+        """Copies ``rows`` after the published ones without publishing them (readers slice the
+        first ``n`` rows only); returns the ``n`` that publishes them. One writer at a time."""
         need = self.n + rows.shape[0]
         if need > self.buf.shape[0]:
-            cap = max(need, 2 * self.buf.shape[0])
+            cap = max(need, 2 * self.buf.shape[0], self._reserve_rows)
             grown = np.empty((cap,) + self.buf.shape[1:], dtype=self.buf.dtype)
             grown[: self.n] = self.buf[: self.n]
             self.buf = grown  # views of the old buffer keep it alive
         self.buf[self.n : need] = rows
-        self.n = need
+        return need
 
     def view(self, rows: int) -> np.ndarray:
         v = self.buf[:rows]
@@ -197,20 +209,37 @@ class GrowingSegment:
                        vectors: dict[str, np.ndarray], batches: list[pa.RecordBatch]) -> None:
         """Appends a batch that :meth:`check_batch` accepted (``batches`` is what it returned),
         for callers that must check before logging and apply after."""
+        self.publish(self.stage(pks, timestamps, vectors), pks, timestamps, vectors, batches)
+
+    def stage(self, pks: np.ndarray, timestamps: np.ndarray, vectors: dict[str, np.ndarray]
+              ) -> dict[str, int]:
+        """The heavy half of an append: copies a checked batch's keys, timestamps and vectors
+        into place without making any row visible (a shard overlaps this with the WAL's fsync).
+        The writer must :meth:`publish` the result before staging again; a staged batch that is
+        never published is overwritten by the next one."""
+        staged = {"$ts": self._ts.stage(timestamps.astype(np.uint64, copy=False))}
+        if self._pks is not None:
+            staged["$pk"] = self._pks.stage(pks)
+        for name, arr in vectors.items():
+            col = self._vec.get(name)
+            if col is None:
+                col = self._vec[name] = _Growable(arr.dtype, self.specs[name].columns)
+            staged[name] = col.stage(arr)
+        return staged
+
+    def publish(self, staged: dict[str, int], pks: np.ndarray, timestamps: np.ndarray,
+                vectors: dict[str, np.ndarray], batches: list[pa.RecordBatch]) -> None:
+        """Makes a staged batch visible to readers, all columns at once."""
         n = int(pks.shape[0])
         with self._mu:
+            self._ts.n = staged["$ts"]
             if self._pks is not None:
-                self._pks.append(pks)
+                self._pks.n = staged["$pk"]
             else:
                 self._str_pks.append(pks.copy())  # the caller keeps its array
                 self._str_cache = None
-            self._ts.append(timestamps.astype(np.uint64, copy=False))
-            for name, arr in vectors.items():
-                col = self._vec.get(name)
-                if col is None:
-                    spec = self.specs[name]
-                    col = self._vec[name] = _Growable(arr.dtype, spec.columns)
-                col.append(arr)
+            for name in vectors:
+                self._vec[name].n = staged[name]
             self._scalars.extend(batches)
             self._scalar_cache = None
             if self.rows == 0 and n:

@@ -13,9 +13,12 @@ were never acknowledged (see FileWal).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -62,6 +65,32 @@ class Sealed:
     checkpoint: Position
     delete_pks: np.ndarray
     delete_ts: np.ndarray
+
+
+T = TypeVar("T")
+
+# Below this payload size an insert stages after the WAL append, in the caller's thread: handing
+# the append to another thread costs more than the copy it would overlap.
+_OVERLAP_BYTES = 1 << 20
+_sync_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): rebuilt after a fork
+
+
+def _overlapped(durable: Callable[[], object], work: Callable[[], T], overlap: bool) -> T:
+    """Runs ``work`` while ``durable`` (a WAL append, durable when it returns) runs in a pool
+    thread; returns ``work``'s result once both are done, raising ``durable``'s error first (the
+    record was not acknowledged, so nothing staged may be published)."""
+    global _sync_pool
+    if not overlap:
+        durable()
+        return work()
+    if _sync_pool is None or _sync_pool[0] != os.getpid():
+        _sync_pool = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="vecstore-wal"))
+    pending = _sync_pool[1].submit(durable)
+    try:
+        result = work()
+    finally:
+        pending.result()  # the fsync's StorageError wins over work's
+    return result
 
 
 class Shard:
@@ -126,9 +155,18 @@ class Shard:
             batches = self.growing.check_batch(pks, np.zeros(pks.shape[0], np.uint64), vectors,
                                                scalars)
             ts = self._tso.now()
-            self._wal.append(payload, type=RecordType.INSERT, ts_begin=ts, ts_end=ts)
-            # Applied from the caller's arrays, not by decoding the payload just encoded.
-            self._apply_insert(pks, vectors, batches, ts, upsert)
+            # Applied from the caller's arrays, not by decoding the payload just encoded. The
+            # copy into the growing segment is staged (invisible) while the WAL writes and
+            # fsyncs the record (no GIL held), and published only once the record is durable.
+            stamps = np.full(pks.shape[0], ts, np.uint64)
+            staged = _overlapped(
+                lambda: self._wal.append(payload, type=RecordType.INSERT, ts_begin=ts,
+                                         ts_end=ts),
+                lambda: self.growing.stage(pks, stamps, vectors), len(payload) >= _OVERLAP_BYTES)
+            if upsert:
+                # Same timestamp: the delete hides older versions only (mvcc: ts < delete ts).
+                self._apply_delete(pks, ts)
+            self.growing.publish(staged, pks, stamps, vectors, batches)
             self.serviceable_ts = ts
         hook = self.on_insert
         if hook is not None:
