@@ -45,18 +45,21 @@ struct Tables {
         serial.level = SimdLevel::kSerial;
         VS_FILL_TABLE(serial, serial, kSerialMr, kSerialNr);
         serial.to_f32[0] = copy_f32;
+        serial.dot_u8i8 = dot_u8i8_serial;
 #if defined(VECSTORE_HAVE_X86_KERNELS)
         has_avx2 = f.avx2 && f.fma && f.f16c && f.popcnt;
         if (has_avx2) {
             avx2.level = SimdLevel::kAvx2;
             VS_FILL_TABLE(avx2, avx2, kAvx2Mr, kAvx2Nr);
             avx2.to_f32[0] = copy_f32;
+            avx2.dot_u8i8 = dot_u8i8_avx2;
         }
         has_avx512 = has_avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq;
         if (has_avx512) {
             avx512.level = SimdLevel::kAvx512;
             VS_FILL_TABLE(avx512, avx512, kAvx512Mr, kAvx512Nr);
             avx512.to_f32[0] = copy_f32;
+            avx512.dot_u8i8 = dot_u8i8_avx2;
             // Extensions replace single kernels; the names of those in use are reported.
             static char features[96] = "";
             if (f.avx512vnni) {
@@ -85,6 +88,7 @@ struct Tables {
             neon.level = SimdLevel::kNeon;
             VS_FILL_TABLE(neon, neon, kNeonMr, kNeonNr);
             neon.to_f32[0] = copy_f32;
+            neon.dot_u8i8 = dot_u8i8_serial;
         }
 #endif
         (void)f;

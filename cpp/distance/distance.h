@@ -65,11 +65,21 @@ using ToF32Fn = void (*)(const void* src, size_t dim, float* dst);
 using DotTileFn = void (*)(const float* q, size_t ldq, size_t mr, const float* panel, size_t kc,
                            float* c, size_t ldc, bool accumulate);
 
+// Quantised scan (the first stage of search/quantized_flat.h): out[i] = sum_{k < dim} codes_i[k] * q[k]
+// with codes_i = codes + i * stride_bytes (uint8) and q int8, exact in int32. Preconditions, which
+// the AVX2 kernel relies on: dim is a multiple of 32 (callers zero-pad codes and q), and every
+// |q[k]| <= 64, so that the pairwise sums of vpmaddubsw (at most 2 * 255 * 64 = 32640) never
+// saturate int16 and every kernel returns the serial kernel's exact value.
+using DotU8I8Fn = void (*)(const uint8_t* codes, size_t n, size_t stride_bytes, size_t dim,
+                           const int8_t* q, int32_t* out);
+constexpr int kDotU8I8MaxQuery = 64;
+
 struct KernelTable {
     SimdLevel level = SimdLevel::kSerial;
     ManyFn many[kNumDTypes][kNumMetrics] = {};  // nullptr where the pair is not a valid combination
     ToF32Fn to_f32[kNumDTypes] = {};            // nullptr for binary
     DotTileFn dot_tile = nullptr;
+    DotU8I8Fn dot_u8i8 = nullptr;
     size_t max_mr = 0;  // rows of q per dot_tile call
     size_t nr = 0;      // panel width
     const char* features = "";  // extra kernels in use, e.g. "avx512_vnni,avx512_bf16"
@@ -117,6 +127,11 @@ VS_DECLARE_ISA_KERNELS(avx2)
 VS_DECLARE_ISA_KERNELS(avx512)
 VS_DECLARE_ISA_KERNELS(neon)
 #undef VS_DECLARE_ISA_KERNELS
+
+// Quantised scan kernels (DotU8I8Fn). The AVX2 one also serves the avx512 table; NEON uses serial
+// until a NEON kernel can be tested on hardware.
+void dot_u8i8_serial(const uint8_t*, size_t, size_t, size_t, const int8_t*, int32_t*);
+void dot_u8i8_avx2(const uint8_t*, size_t, size_t, size_t, const int8_t*, int32_t*);
 
 // AVX-512 extensions, used on top of the avx512 table when the CPU has them.
 void ip_i8_avx512vnni(const void*, const void*, size_t, size_t, size_t, float*);

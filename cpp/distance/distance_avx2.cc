@@ -306,5 +306,55 @@ void dot_tile_f32_avx2(const float* q, size_t ldq, size_t mr, const float* panel
     }
 }
 
+// Quantised scan, four rows per iteration for ILP. Per 32 bytes of a row: vpmaddubsw (uint8 code x
+// int8 query -> int16 pair sums, exact because |q| <= 64), vpmaddwd by ones (-> int32) and an add;
+// the query's dim/32 vectors are loaded once per row group from L1. Measured on the 2-vCPU EPYC
+// (100k x 128): compute-bound at ~3.1 ns/row (data in L2), so the scan of a large matrix is DRAM-bound.
+void dot_u8i8_avx2(const uint8_t* codes, size_t n, size_t stride, size_t dim, const int8_t* q,
+                   int32_t* out) {
+    const __m256i ones_i16x16 = _mm256_set1_epi16(1);
+    auto step = [&](const uint8_t* row, __m256i q_i8x32, __m256i acc) {
+        const __m256i c_u8x32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
+        const __m256i pairs_i16x16 = _mm256_maddubs_epi16(c_u8x32, q_i8x32);
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs_i16x16, ones_i16x16));
+    };
+    // Software prefetch kPrefetchBytes ahead: the code matrix streams from DRAM, and on the EPYC
+    // the hardware prefetcher alone reached ~8.6 GB/s on one core; this made the 100k x 128 scan
+    // 1.49 -> 1.17 ms cold. Prefetches past the end are harmless (they never fault).
+    constexpr size_t kPrefetchBytes = 4096;
+    const size_t group_bytes = 4 * stride;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4, codes += 4 * stride) {
+        for (size_t b = 0; b < group_bytes; b += 64) {
+            _mm_prefetch(reinterpret_cast<const char*>(codes) + kPrefetchBytes + b, _MM_HINT_T0);
+        }
+        const uint8_t* r0 = codes;
+        const uint8_t* r1 = codes + stride;
+        const uint8_t* r2 = codes + 2 * stride;
+        const uint8_t* r3 = codes + 3 * stride;
+        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+        __m256i a2 = _mm256_setzero_si256(), a3 = _mm256_setzero_si256();
+        for (size_t k = 0; k < dim; k += 32) {
+            const __m256i q_i8x32 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k));
+            a0 = step(r0 + k, q_i8x32, a0);
+            a1 = step(r1 + k, q_i8x32, a1);
+            a2 = step(r2 + k, q_i8x32, a2);
+            a3 = step(r3 + k, q_i8x32, a3);
+        }
+        // hadd twice: lanes (row0..row3) of each 128-bit half, then fold the halves.
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+        const __m128i s_i32x4 =
+            _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), s_i32x4);
+    }
+    for (; i < n; ++i, codes += stride) {
+        __m256i acc = _mm256_setzero_si256();
+        for (size_t k = 0; k < dim; k += 32) {
+            acc = step(codes + k, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k)), acc);
+        }
+        out[i] = hsum_i32(acc);
+    }
+}
+
 }  // namespace distance
 }  // namespace vecstore

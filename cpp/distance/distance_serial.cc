@@ -131,5 +131,14 @@ void dot_tile_f32_serial(const float* q, size_t ldq, size_t mr, const float* pan
     }
 }
 
+void dot_u8i8_serial(const uint8_t* codes, size_t n, size_t stride, size_t dim, const int8_t* q,
+                     int32_t* out) {
+    for (size_t i = 0; i < n; ++i, codes += stride) {
+        int32_t sum = 0;
+        for (size_t k = 0; k < dim; ++k) sum += static_cast<int32_t>(codes[k]) * q[k];
+        out[i] = sum;
+    }
+}
+
 }  // namespace distance
 }  // namespace vecstore

@@ -28,7 +28,7 @@ from vecstore.common.vectors import (
 )
 from vecstore.errors import InvalidArgument
 
-__all__ = ["cdist", "knn", "simd_level", "set_simd_level"]
+__all__ = ["QuantizedFlat", "cdist", "knn", "simd_level", "set_simd_level"]
 
 # Large batches go to the core in chunks of at most this many queries, so that Ctrl-C (checked by
 # Python between chunks) interrupts a long call within about a chunk's time. Each chunk re-packs the
@@ -163,6 +163,119 @@ def knn(
             allowed_rows = np.flatnonzero(allow)
         _raise_nonfinite(q_arr, b_arr, kind, names, allowed_rows)
     return ids, dist
+
+
+def _packed_allow(allow: object, n: int) -> np.ndarray | None:
+    if allow is None:
+        return None
+    if not isinstance(allow, np.ndarray) or allow.dtype != np.bool_ or allow.shape != (n,):
+        got = (
+            f"{allow.dtype} array of shape {allow.shape}"
+            if isinstance(allow, np.ndarray)
+            else type(allow).__name__
+        )
+        raise InvalidArgument(
+            f"allow must be a boolean numpy array of shape ({n},) (one flag per base row), "
+            f"got {got}; build it with e.g. np.zeros({n}, dtype=bool)"
+        )
+    return np.packbits(allow, bitorder="little")
+
+
+class QuantizedFlat:
+    """Exact k-NN over a fixed float32 matrix, faster for single queries and small batches.
+
+    Built once (O(rows * dim)) from ``base``, it keeps a uint8 copy of every row (about
+    ``rows * (dim + 12)`` bytes) plus a reference to ``base`` itself. A search scans the uint8 copy,
+    derives for every row a rigorous interval around its exact distance, and re-ranks in float32
+    only the rows that could still be among the k best. The results are identical to
+    :func:`knn` on ``base`` with the same arguments: the same ids, the same float32 values, the same
+    tie order (equal values list the smaller id first) and the same errors. Batches of 32 or more
+    queries, and inputs where the bounds cannot prune (non-finite rows, values large enough to
+    overflow float32), are answered by :func:`knn` itself.
+
+    ``base`` is read in place and must not be modified while this object lives (a sealed segment
+    or a read-only memory map); the object holds a reference to it. Searches may run from several
+    threads at once.
+    """
+
+    __slots__ = ("_base", "_impl", "_metric")
+
+    def __init__(self, base: np.ndarray, metric: str = "L2", *, threads: int = 0) -> None:
+        """Args:
+        base: (n, dim) float32 matrix, n >= 1; rows must be contiguous (a row-strided view is
+            fine).
+        metric: ``L2``, ``IP`` or ``COSINE``, case-insensitive.
+        threads: threads for the build, 0 for all cores.
+        """
+        arr, kind = check_matrix(base, "base")
+        if kind != "float32":
+            raise InvalidArgument(
+                f"QuantizedFlat needs float32 vectors, got {kind}; "
+                "pass np.ascontiguousarray(base, dtype=np.float32)"
+            )
+        m = normalize_metric(metric, kind)
+        if m not in ("L2", "IP", "COSINE"):
+            raise InvalidArgument(f"QuantizedFlat supports L2, IP and COSINE, got {m}")
+        if arr.shape[0] == 0:
+            raise InvalidArgument("base has no rows; QuantizedFlat needs at least one")
+        if arr.shape[1] > 65536:
+            raise InvalidArgument(
+                f"QuantizedFlat supports up to 65536 dimensions, got {arr.shape[1]}"
+            )
+        t = _check_threads(threads)
+        self._base = arr
+        self._metric = m
+        self._impl = _core.QuantizedFlat(arr, m, t)
+
+    @property
+    def metric(self) -> str:
+        return self._metric
+
+    @property
+    def base(self) -> np.ndarray:
+        return self._base
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the quantised copy and its per-row data take (``base`` not included)."""
+        return int(self._impl.memory_bytes)
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        allow: np.ndarray | None = None,
+        threads: int = 0,
+        *,
+        stats: dict | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exactly ``knn(queries, self.base, k, self.metric, allow, threads)``; see :func:`knn`.
+
+        ``stats``, if given, is a dict that receives counters of what the call did:
+        ``two_stage_queries``, ``exact_queries`` (answered by the plain scan) and ``candidates``
+        (rows re-ranked in float32), added to any values already there.
+        """
+        names = ("queries", "base")
+        q_arr, b_arr, kind = _pair(queries, self._base, names)
+        n = b_arr.shape[0]
+        kk = check_count(k, "k", 1, n)
+        t = _check_threads(threads)
+        packed = _packed_allow(allow, n)
+        reject_nonfinite(q_arr, kind, "queries")
+        impl = self._impl
+
+        def call(q: np.ndarray) -> tuple:
+            ids, dist, nonfinite, st = impl.search(q, kk, packed, t)
+            if stats is not None:
+                for key, value in st.items():
+                    stats[key] = stats.get(key, 0) + value
+            return ids, dist, nonfinite
+
+        ids, dist, nonfinite = _in_chunks(call, q_arr)
+        if nonfinite:
+            rows = np.flatnonzero(allow) if allow is not None else None
+            _raise_nonfinite(q_arr, b_arr, kind, names, rows)
+        return ids, dist
 
 
 def simd_level() -> str:
