@@ -121,3 +121,34 @@ def test_cached_visibility_matches_mvcc_at_every_snapshot(tmp_path, rng):
             np.testing.assert_array_equal(got, want)
             if snap == 10_000:  # after every row and delete: the cached, shared mask
                 assert not got.flags.writeable
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+def test_large_sealed_segments_search_through_the_quantised_copy(tmp_path, rng, metric):
+    """A sealed segment of QUANTIZED_MIN_ROWS rows or more answers small query batches with
+    QuantizedFlat: the same hits as knn over the float32 rows, under deletes and filters."""
+    from vecstore.query_node.sealed import QUANTIZED_MIN_ROWS
+
+    n = QUANTIZED_MIN_ROWS + 500
+    store = LocalObjectStore(tmp_path / "segments")
+    seg = GrowingSegment(1, {"v": VectorSpec("float32", DIM)})
+    vec = rng.standard_normal((n, DIM)).astype(np.float32)
+    seg.append(np.arange(n, dtype=np.int64), np.full(n, 10, np.uint64), {"v": vec})
+    flush(seg, seg.view(), store, "c/p/s1", schema_version=1)
+    sealed = SealedSegment(Segment.open(store, "c/p/s1"))
+    del_pk = np.arange(0, n, 7, dtype=np.int64)
+    allow = sealed.visibility(100, del_pk, np.full(del_pk.size, 50, np.uint64)).copy()
+    allow &= rng.random(n) < 0.5
+    queries = rng.standard_normal((3, DIM)).astype(np.float32)
+    got_rows, got_d = sealed.knn_rows("v", queries, 10, metric, allow)
+    assert ("v", metric) in sealed._quantized_by  # the quantised path answered
+    want_rows, want_d = vecstore_knn(queries, vec, 10, metric, allow)
+    np.testing.assert_array_equal(got_rows, want_rows)
+    np.testing.assert_array_equal(got_d, want_d)
+    assert not np.isin(got_rows, del_pk).any()
+
+
+def vecstore_knn(queries, base, k, metric, allow):
+    import vecstore
+
+    return vecstore.knn(queries, base, k, metric, allow=allow)
