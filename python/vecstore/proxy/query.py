@@ -35,8 +35,11 @@ def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any,
                         proxy._partitions(meta, partitions, ignore_load), pk_filter)
     if count:
         # A pk can sit in a sealing growing segment and its sealed copy at once: count once.
-        seen = [p.pks[m] for p, m in zip(parts, masks)]
-        return [{"count(*)": int(np.unique(np.concatenate(seen)).size) if seen else 0}]
+        seen = np.sort(np.concatenate([p.pks[m] for p, m in zip(parts, masks)])) if parts \
+            else np.empty(0, np.int64)
+        # Distinct keys of a sorted array; np.unique's hash path is ~10x slower here (numpy 2.4).
+        dupes = int(np.count_nonzero(seen[1:] == seen[:-1])) if seen.size else 0
+        return [{"count(*)": int(seen.size - dupes)}]
     # A pk can sit in a sealing growing segment and its sealed copy at once: keep the first.
     # np.unique orders the distinct keys, so the page is chosen before any row is built.
     picked = [np.flatnonzero(m) for m in masks]
