@@ -73,6 +73,9 @@ class QueryIterator:
         self._fields = output_fields
         self._partitions = partition_names
         self._consistency = consistency_level
+        # Every page reads the snapshot of the first, as pymilvus's iterator pins its first
+        # query's timestamp: rows written during the iteration are not seen.
+        self._snapshot = proxy.read_timestamp(db, collection_name, consistency_level)
         self._cursor: Any = None
         self._returned = 0
         self._done = False
@@ -95,7 +98,8 @@ class QueryIterator:
             cond = f"{self._pk} > {{{_CURSOR_PARAM}}}"
             expr = f"{cond} and ({self._filter})" if self._filter.strip() else cond
         return self._proxy.query(self._db, self._name, expr, fields, n, 0, params or None,
-                                 self._partitions, None, consistency_level=self._consistency)
+                                 self._partitions, None, consistency_level=self._consistency,
+                                 snapshot_ts=self._snapshot)
 
     def _page(self, n: int) -> list[dict[str, Any]]:
         if self._done or n <= 0:

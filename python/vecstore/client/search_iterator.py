@@ -104,6 +104,9 @@ class SearchIterator:
                                   "an integer in range [0, 6]")
         self._round = int(round_decimal)
         self._consistency = consistency_level
+        # Every page reads the first page's snapshot (pymilvus pins it too): rows written during
+        # the iteration are not seen, and none is returned twice or skipped because of them.
+        self._snapshot = proxy.read_timestamp(db, collection_name, consistency_level)
         self._pk = layout.pk
         self._batch = int(batch_size)
         self._left = None if limit == UNLIMITED else int(limit)
@@ -135,7 +138,8 @@ class SearchIterator:
         # round_decimal stays off here: the cursor needs the exact float32 distances.
         hits = self._proxy.search(self._db, self._name, self._data, want, self._fields, flt,
                                   fparams or None, sp, self._field, self._partitions, 0, -1,
-                                  consistency_level=self._consistency)[0]
+                                  consistency_level=self._consistency,
+                                  snapshot_ts=self._snapshot)[0]
         self._exhausted = len(hits) < want  # the ranking ended inside this page
         if hits:
             last = hits[-1]["distance"]

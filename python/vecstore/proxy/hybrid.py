@@ -137,10 +137,11 @@ def hybrid_search(proxy: Any, db: str, name: str, reqs: list[SubSearch], fusion:
     norms = [_normaliser(m, fusion.norm_score, mixed) for m in metrics]
 
     # Every sub-search is validated by the search path before it runs; none writes anything,
-    # so an error in a later one leaves nothing behind.
+    # so an error in a later one leaves nothing behind. All read the same pinned snapshot.
+    pinned = proxy.read_timestamp(db, name, consistency_level)
     results = [proxy.search(db, name, r.data, r.limit, fields_req, r.expr or "", r.expr_params,
                             r.param, field, partitions, 0, -1,
-                            consistency_level=consistency_level)
+                            consistency_level=consistency_level, snapshot_ts=pinned)
                for r, (field, _, _) in zip(reqs, resolved)]
 
     pk_dtype = np.int64 if layout.pk_kind == "int64" else str

@@ -75,11 +75,19 @@ class Proxy:
             self._schemas[meta.id] = entry
         return compile_filter(text, entry[2], params or {})
 
-    def _parts(self, meta: Any, layout: Layout, consistency_level: str | None = None
+    def read_timestamp(self, db: str, name: str, consistency_level: str | None = None) -> int:
+        """The snapshot a read of ``name`` at ``consistency_level`` would use now. Requests that
+        span several reads (hybrid search, iterators) pin it with ``snapshot_ts=``, so every part
+        sees the same data (rows compacted away after the pin excepted, as in Milvus)."""
+        meta, _, layout = self.collection(db, name)
+        return self._parts(meta, layout, consistency_level)[1]
+
+    def _parts(self, meta: Any, layout: Layout, consistency_level: str | None = None,
+               snapshot_ts: int | None = None
                ) -> tuple[list[Part], int, np.ndarray, np.ndarray]:
         """Every read part of the collection, the snapshot timestamp to read at, and the deletes
         (pk, ts) that apply. ``consistency_level``: the request's level, None for the
-        collection's."""
+        collection's; ``snapshot_ts``: a snapshot pinned by :meth:`read_timestamp` instead."""
         level = parse_level(meta.consistency_level if consistency_level is None
                             else consistency_level)
         shard = self._streaming.shard(meta.id)
@@ -88,7 +96,9 @@ class Proxy:
         # guarantee is applied by then (see proxy.consistency), so reading at the newer of the two
         # timestamps sees a complete prefix of the log.
         snap = shard.snapshot()
-        if guarantee > snap.snapshot:
+        if snapshot_ts is not None:
+            snap = replace(snap, snapshot=min(snapshot_ts, max(guarantee, snap.snapshot)))
+        elif guarantee > snap.snapshot:
             snap = replace(snap, snapshot=guarantee)
         dtype = np.dtype(np.int64) if layout.pk_kind == "int64" else np.dtype(str)
         qpk, qts = self._query.deletes(meta.id, dtype)

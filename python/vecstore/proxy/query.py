@@ -15,7 +15,8 @@ from vecstore.proxy.entities import entities, int_param, output_fields
 
 def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any, offset: Any,
           params: dict | None, partitions: Any, ids: Any, consistency_level: str | None = None,
-          *, ignore_load: bool = False) -> list[dict[str, Any]]:
+          *, ignore_load: bool = False, snapshot_ts: int | None = None
+          ) -> list[dict[str, Any]]:
     """``ignore_load``: read every partition, loaded or not (statistics, partial upserts)."""
     meta, schema, layout = proxy.collection(db, name)
     count = fields_req is not None and not isinstance(fields_req, str) and \
@@ -30,7 +31,7 @@ def query(proxy: Any, db: str, name: str, flt: str, fields_req: Any, limit: Any,
     if not count and layout.pk not in fields:
         fields = [layout.pk] + fields
     compiled = proxy._compiled_filter(meta, schema, flt or "", params)
-    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level)
+    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level, snapshot_ts)
     masks = proxy._masks(parts, layout, snapshot, del_pk, del_ts, compiled,
                         proxy._partitions(meta, partitions, ignore_load), pk_filter)
     if count:

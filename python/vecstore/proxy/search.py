@@ -41,7 +41,8 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
            params: dict | None, search_params: dict | None, anns_field: str | None,
            partitions: Any, offset: int, round_decimal: int, consistency_level: str | None = None,
            *, ids: Any = None, group_by_field: str | None = None, group_size: int | None = None,
-           strict_group_size: bool | None = None) -> list[list[dict[str, Any]]]:
+           strict_group_size: bool | None = None, snapshot_ts: int | None = None
+           ) -> list[list[dict[str, Any]]]:
     meta, schema, layout = proxy.collection(db, name)
     field = anns_field or (next(iter(layout.vectors)) if len(layout.vectors) == 1 else None)
     if field is None:
@@ -74,7 +75,7 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
     partition_list = proxy._partitions(meta, partitions)
     fields, dynamic = output_fields(schema, layout, fields_req, False)
     compiled = proxy._compiled_filter(meta, schema, flt, params)
-    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level)
+    parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level, snapshot_ts)
     if queries is None:
         # The ids pick query vectors, they do not filter: look them up in every loaded
         # partition, whatever partition_names and the filter say.
