@@ -8,7 +8,7 @@ implement raises :class:`NotSupported` naming it, never silently ignored.
 This module holds the connection, the builders and collection-level DDL, flush, compaction and
 truncation; :mod:`.catalog_methods` the load state, indexes, partitions, aliases and databases;
 :mod:`.data_methods` the writes, reads, searches and iterators. Not yet: index types other than
-FLAT/AUTOINDEX/BIN_FLAT (exact search), upsert into auto_id collections, server URIs.
+FLAT/AUTOINDEX/BIN_FLAT (exact search), server URIs.
 """
 
 from __future__ import annotations

@@ -144,10 +144,6 @@ class Proxy:
         shard in one WAL record. ``upsert`` replaces rows stored under the same keys; ``partial``
         (with ``upsert``) first overlays the request on the stored rows (proxy.upsert)."""
         meta, schema, layout = self.collection(db, name)
-        if upsert and layout.auto_id:
-            raise InvalidArgument(
-                "upsert into an auto_id collection is not supported by vecstore yet: its primary "
-                "keys are generated, so insert new rows and delete old ones instead")
         if partial:
             from vecstore.proxy.upsert import check_rows, merge_rows, request_rows
 
@@ -161,13 +157,24 @@ class Proxy:
         if isinstance(data, dict) and not any(
                 isinstance(v, (list, tuple, np.ndarray)) for v in data.values()):
             data = [data]  # one row as a dict
+        # An upsert into an auto_id collection names the entities it replaces by their keys;
+        # the replacements get new keys (Milvus 2.6's override mode).
+        replacing = upsert and layout.auto_id
         if isinstance(data, list):
-            table = schema.validate_rows(data)
+            table = schema.validate_rows(data, allow_insert_auto_id=replacing)
         else:
-            table = schema.validate_columns(data)
+            table = schema.validate_columns(data, allow_insert_auto_id=replacing)
         n = table.num_rows
         if n == 0:
             raise InvalidArgument("insert needs at least one row")
+        replaces = None
+        if replacing:
+            if layout.pk not in table.column_names:
+                raise InvalidArgument(
+                    f"upsert into an auto_id collection needs the primary key {layout.pk!r} of "
+                    "every entity it replaces; use insert for new entities")
+            replaces = pks_to_numpy(table.column(layout.pk))
+            table = table.drop_columns([layout.pk])
         partitions = route(meta, table, partition)
         if layout.auto_id:
             first = self._coord.tso.allocate(min(n, 1 << 18))
@@ -177,7 +184,9 @@ class Proxy:
         else:
             pks = pks_to_numpy(table.column(layout.pk))
         vectors, scalars = split_batch(table, layout, pks, partitions)
-        ts = self._streaming.shard(meta.id).insert(pks, vectors, scalars, upsert=upsert)
+        ts = self._streaming.shard(meta.id).insert(pks, vectors, scalars,
+                                                   upsert=upsert and not replacing,
+                                                   replaces=replaces)
         self._session_ts[meta.id] = max(ts, self._session_ts.get(meta.id, 0))
         return {"upsert_count" if upsert else "insert_count": n, "ids": pks.tolist()}
 

@@ -6,7 +6,10 @@ insert  one record batch: ``$pk`` (int64 or utf8), one ``$vec:<field>`` column p
         carries the record's timestamp (ts_begin == ts_end).
         An upsert is an insert record whose schema metadata holds ``vecstore.upsert = 1``: applying
         it deletes the batch's primary keys and inserts its rows at the same timestamp, in one
-        record, so a crash can never keep the delete without the insert.
+        record, so a crash can never keep the delete without the insert. An upsert into an auto_id
+        collection replaces entities under their old keys with rows under new ones: the metadata
+        ``vecstore.replaces`` holds the old keys (an IPC stream of one ``$pk`` column), deleted at
+        the record's timestamp.
 delete  one record batch: ``$pk``. The record's timestamp is the delete timestamp.
 
 Decoding checks the layout against the shard's vector specs and raises CorruptionError on any
@@ -47,10 +50,12 @@ def _pk_array(pks: np.ndarray) -> pa.Array:
 
 
 UPSERT_KEY = b"vecstore.upsert"
+REPLACES_KEY = b"vecstore.replaces"
 
 
 def encode_insert(pks: np.ndarray, vectors: dict[str, np.ndarray],
-                  scalars: pa.RecordBatch | None, *, upsert: bool = False) -> bytes:
+                  scalars: pa.RecordBatch | None, *, upsert: bool = False,
+                  replaces: np.ndarray | None = None) -> bytes:
     cols = {PK: _pk_array(pks)}
     for name, arr in vectors.items():
         row_bytes = arr.shape[1] * arr.dtype.itemsize
@@ -61,9 +66,12 @@ def encode_insert(pks: np.ndarray, vectors: dict[str, np.ndarray],
         for field, column in zip(scalars.schema, scalars.columns):
             cols[field.name] = column
     batch = pa.record_batch(cols)
+    meta = {}
     if upsert:
-        batch = batch.replace_schema_metadata({UPSERT_KEY: b"1"})
-    return _stream(batch)
+        meta[UPSERT_KEY] = b"1"
+    if replaces is not None:
+        meta[REPLACES_KEY] = encode_delete(replaces)
+    return _stream(batch.replace_schema_metadata(meta) if meta else batch)
 
 
 def encode_delete(pks: np.ndarray) -> bytes:
@@ -89,10 +97,13 @@ def _pks(batch: pa.RecordBatch) -> np.ndarray:
 
 
 def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray], pa.RecordBatch | None, bool]:
-    """(pks, vectors, scalars, upsert) of an insert record."""
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], pa.RecordBatch | None, bool,
+                             np.ndarray | None]:
+    """(pks, vectors, scalars, upsert, replaced keys or None) of an insert record."""
     batch = _read(payload)
-    upsert = (batch.schema.metadata or {}).get(UPSERT_KEY) == b"1"
+    meta = batch.schema.metadata or {}
+    upsert = meta.get(UPSERT_KEY) == b"1"
+    replaces = decode_delete(meta[REPLACES_KEY]) if REPLACES_KEY in meta else None
     pks = _pks(batch)
     vectors = {}
     for name, spec in specs.items():
@@ -112,7 +123,7 @@ def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
         vectors[name] = rows
     names = [n for n in batch.schema.names if n != PK and not n.startswith(VEC_PREFIX)]
     scalars = batch.select(names).replace_schema_metadata(None) if names else None
-    return pks, vectors, scalars, upsert
+    return pks, vectors, scalars, upsert, replaces
 
 
 def decode_delete(payload: bytes) -> np.ndarray:

@@ -122,7 +122,9 @@ class Shard:
 
     def _replay(self, rtype: RecordType, payload: bytes, ts: int) -> None:
         if rtype is RecordType.INSERT:
-            pks, vectors, scalars, upsert = decode_insert(payload, self._specs)
+            pks, vectors, scalars, upsert, replaces = decode_insert(payload, self._specs)
+            if replaces is not None:
+                self._apply_delete(replaces, ts)
             stamps = np.full(pks.shape[0], ts, np.uint64)
             batches = self.growing.check_batch(pks, stamps, vectors, scalars)
             self._apply_insert(pks, vectors, batches, ts, upsert)
@@ -142,13 +144,15 @@ class Shard:
         self._del_ts.append(np.full(pks.shape[0], ts, np.uint64))
 
     def insert(self, pks: np.ndarray, vectors: dict[str, np.ndarray],
-               scalars: pa.RecordBatch | None = None, *, upsert: bool = False) -> int:
+               scalars: pa.RecordBatch | None = None, *, upsert: bool = False,
+               replaces: np.ndarray | None = None) -> int:
         """Durably inserts a validated batch; returns its timestamp. The batch is visible to
         reads at that timestamp or later once this returns. With ``upsert``, rows already stored
-        under the batch's primary keys are replaced, atomically (one WAL record)."""
+        under the batch's primary keys are replaced, atomically (one WAL record); ``replaces``
+        deletes other keys in the same record (an auto_id upsert's old keys)."""
         if pks.ndim != 1 or pks.shape[0] == 0:
             raise InvalidArgument("an insert needs a non-empty 1-D array of primary keys")
-        payload = encode_insert(pks, vectors, scalars, upsert=upsert)
+        payload = encode_insert(pks, vectors, scalars, upsert=upsert, replaces=replaces)
         with self._mu:
             # Checked under the lock, before the WAL: a record that could not be applied must
             # never be logged, or every replay would fail on it.
@@ -166,6 +170,8 @@ class Shard:
             if upsert:
                 # Same timestamp: the delete hides older versions only (mvcc: ts < delete ts).
                 self._apply_delete(pks, ts)
+            if replaces is not None:
+                self._apply_delete(replaces, ts)
             self.growing.publish(staged, pks, stamps, vectors, batches)
             self.serviceable_ts = ts
         hook = self.on_insert

@@ -216,3 +216,29 @@ def test_unknown_parameters_are_refused_not_ignored(client):
             call()
     assert client.list_partitions("c", timeout=5) == ["_default"]
     assert not client.has_partition("c", "p")
+
+
+def test_upsert_into_an_auto_id_collection_replaces_under_a_new_key(tmp_path):
+    """Milvus 2.6 override mode: the request names the entity it replaces by its key; the
+    replacement gets a newly generated key, in one atomic write (also after reopening)."""
+    path = str(tmp_path / "auto")
+    c = MilvusClient(path)
+    c.create_collection("a", dimension=DIM, auto_id=True, metric_type="L2")
+    ids = c.insert("a", [{"vector": [float(i)] * DIM, "tag": "old"} for i in range(3)])["ids"]
+    res = c.upsert("a", [{"id": ids[1], "vector": [9.0] * DIM, "tag": "new"}])
+    assert res["upsert_count"] == 1 and len(res["ids"]) == 1
+    new_id = res["ids"][0]
+    assert new_id not in ids
+    rows = {r["id"]: r for r in c.query("a", "id >= 0", output_fields=["tag", "vector"])}
+    assert set(rows) == {ids[0], ids[2], new_id}
+    assert rows[new_id]["tag"] == "new" and rows[new_id]["vector"] == [9.0] * DIM
+    with pytest.raises(InvalidArgument, match="primary key"):
+        c.upsert("a", [{"vector": [1.0] * DIM}])
+    c.close()
+    c = MilvusClient(path)  # replayed from the WAL: the same three entities
+    assert {r["id"] for r in c.query("a", "id >= 0")} == {ids[0], ids[2], new_id}
+    c.upsert("a", [{"id": new_id, "tag": "merged"}], partial_update=True)
+    got = c.query("a", 'tag == "merged"', output_fields=["vector"])
+    assert len(got) == 1 and got[0]["id"] not in (new_id, *ids) and got[0]["vector"] == [9.0] * DIM
+    assert c.get_collection_stats("a") == {"row_count": 3}
+    c.close()
