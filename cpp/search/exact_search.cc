@@ -12,6 +12,7 @@
 #include "common/macros.h"
 #include "common/thread_pool.h"
 #include "distance/scalar.h"
+#include "search/rows.h"
 #include "search/topk.h"
 
 namespace vecstore {
@@ -21,47 +22,21 @@ using distance::DType;
 using distance::KernelTable;
 using distance::Metric;
 
+using rows::allowed;
+using rows::for_each_allowed_run;
+using rows::is_bad;
+using rows::kGemmKc;
+using rows::row_ptr;
+
 namespace {
 
 constexpr size_t kScanBlockRows = 1024;       // rows per scan block (per query, an L1/L2 slice)
 constexpr size_t kPackBudgetBytes = 256 << 10;  // packed rows per gemm block: fits in L2
 constexpr size_t kMaxGemmBlockRows = 2048;
-constexpr size_t kGemmKc = 256;               // reduction chunk: an mr x kc query slice stays in L1
 
-inline const char* row_ptr(const MatrixView& m, size_t r) {
-    return static_cast<const char*>(m.data) + r * m.stride_bytes;
-}
 
-inline bool allowed(AllowBits allow, size_t r) {
-    return allow == nullptr || ((allow[r >> 3] >> (r & 7)) & 1u);
-}
 
-inline bool is_bad(float v) { return !(std::fabs(v) <= FLT_MAX); }
 
-// Calls fn(begin, end) for each maximal run of allowed rows inside [begin, end).
-template <class Fn>
-void for_each_allowed_run(AllowBits allow, size_t begin, size_t end, Fn&& fn) {
-    if (allow == nullptr) {
-        fn(begin, end);
-        return;
-    }
-    size_t r = begin;
-    while (r < end) {
-        // Skip whole zero bytes quickly: selective filters leave most bytes empty.
-        if ((r & 7) == 0 && r + 8 <= end && allow[r >> 3] == 0) {
-            r += 8;
-            continue;
-        }
-        if (!allowed(allow, r)) {
-            ++r;
-            continue;
-        }
-        size_t e = r + 1;
-        while (e < end && allowed(allow, e)) ++e;
-        fn(r, e);
-        r = e;
-    }
-}
 
 // Receives values for query qi, rows [row0, row0 + count): vals[j] is the value of row row0 + j.
 // Rows outside the allow-set may hold garbage and must be ignored.

@@ -57,6 +57,7 @@
 
 #include "common/macros.h"
 #include "common/thread_pool.h"
+#include "search/rows.h"
 #include "search/topk.h"
 
 namespace vecstore {
@@ -65,23 +66,21 @@ namespace search {
 using distance::KernelTable;
 using distance::Metric;
 
+using rows::allowed;
+using rows::for_each_allowed_run;
+using rows::is_bad;
+using rows::kGemmKc;
+using rows::row_ptr;
+
 namespace {
 
 constexpr size_t kSampleRows = 4096;      // rows sampled for the per-dimension code ranges
 constexpr double kClipQuantile = 0.001;   // values beyond these sample quantiles are clipped
 constexpr size_t kBlockRows = 512;        // rows per scan block (dots and bounds stay in L1)
 constexpr size_t kParallelMinRows = 32768;
-// Must equal exact_search.cc's kGemmKc: the gemm path's reduction chunk (and so its rounding).
-constexpr size_t kGemmKc = 256;
 constexpr float kEvalSlack = 1.0f / (1 << 19);  // see the bound loop in search_one
 
-inline const char* row_ptr(const MatrixView& m, size_t r) {
-    return static_cast<const char*>(m.data) + r * m.stride_bytes;
-}
 
-inline bool allowed(AllowBits allow, size_t r) {
-    return allow == nullptr || ((allow[r >> 3] >> (r & 7)) & 1u);
-}
 
 // eps and tau0 of the exactness argument: relative and underflow bounds of the float32 kernels.
 inline double final_eps(size_t dim) { return static_cast<double>(dim + 8) * std::ldexp(1.0, -23); }
@@ -89,7 +88,6 @@ inline double final_tau0(size_t dim) {
     return static_cast<double>(dim + 8) * std::ldexp(1.0, -140);
 }
 
-inline bool is_bad(float v) { return !(std::fabs(v) <= FLT_MAX); }
 
 // The smallest float32 >= v (v finite and below FLT_MAX, or +inf).
 inline float round_up_f32(double v) {
@@ -104,29 +102,6 @@ inline double norm_of(const std::vector<double>& v) {
     return std::sqrt(s);
 }
 
-// Calls fn(begin, end) for each maximal run of allowed rows inside [begin, end).
-template <class Fn>
-void for_each_allowed_run(AllowBits allow, size_t begin, size_t end, Fn&& fn) {
-    if (allow == nullptr) {
-        fn(begin, end);
-        return;
-    }
-    size_t r = begin;
-    while (r < end) {
-        if ((r & 7) == 0 && r + 8 <= end && allow[r >> 3] == 0) {
-            r += 8;
-            continue;
-        }
-        if (!allowed(allow, r)) {
-            ++r;
-            continue;
-        }
-        size_t e = r + 1;
-        while (e < end && allowed(allow, e)) ++e;
-        fn(r, e);
-        r = e;
-    }
-}
 
 inline size_t chunk_begin(size_t total, size_t chunks, size_t i) {
     return std::min(total, (total * i / chunks + 63) / 64 * 64);

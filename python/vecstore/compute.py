@@ -141,20 +141,8 @@ def knn(
         raise InvalidArgument("base has no rows; k-NN needs at least k rows to search")
     kk = check_count(k, "k", 1, n)
     t = _check_threads(threads)
-    packed = None
+    packed = _packed_allow(allow, n)
     allowed_rows = None
-    if allow is not None:
-        if not isinstance(allow, np.ndarray) or allow.dtype != np.bool_ or allow.shape != (n,):
-            got = (
-                f"{allow.dtype} array of shape {allow.shape}"
-                if isinstance(allow, np.ndarray)
-                else type(allow).__name__
-            )
-            raise InvalidArgument(
-                f"allow must be a boolean numpy array of shape ({n},) (one flag per base row), "
-                f"got {got}; build it with e.g. np.zeros({n}, dtype=bool)"
-            )
-        packed = np.packbits(allow, bitorder="little")
     reject_nonfinite(q_arr, kind, "queries")
     ids, dist, nonfinite = _in_chunks(lambda q: _core.knn(q, b_arr, kind, m, kk, packed, t),
                                       q_arr)
