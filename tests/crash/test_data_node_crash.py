@@ -39,9 +39,10 @@ FAILPOINTS = [
 
 
 def run_child(directory: Path, run: int, failpoint: str | None, kill_after: float) -> list[str]:
+    # The child imports the vecstore this process imported (installed, or the source tree via
+    # the inherited PYTHONPATH), never the source tree by default: it may lack the built _core.
     env = {**os.environ, **CHILD_ENV, "PYTHONPATH": os.pathsep.join(
-        [str(ROOT), str(ROOT / "python")]
-        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     env.pop("VECSTORE_FAILPOINT", None)
     env.pop("VECSTORE_BACKGROUND", None)
     if failpoint:

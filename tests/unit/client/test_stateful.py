@@ -7,11 +7,16 @@ own TestCase. Vectors are small integers from a four-value set, so equal distanc
 the search checks are tie-aware. Primary keys come from a small pool, so deletes, re-inserts and
 upserts of the same keys collide often.
 
-Rules: insert (rows or columns, into any partition), upsert, delete by ids, delete by filter (also
-within a partition), flush, close-and-reopen, create/drop partition, and bad inputs that must raise
-a VecstoreError and change nothing. Checks: ``count(*)``, ``get`` of every live key (and some dead
-ones) after every step; ``query`` with filters and partitions, ``search`` with filters,
-partitions and output fields as rules, so hypothesis shrinks their arguments too.
+Rules: insert (rows or columns, into any partition), upsert, partial upsert (merge mode), delete by
+ids, delete by filter (also within a partition), flush, close-and-reopen, compaction, truncation,
+create/drop partition, load/release of partitions and of the collection, and bad inputs that must
+raise a VecstoreError and change nothing. Checks: ``count(*)``, collection statistics, ``get`` of
+every visible key (and some dead ones) and the load state after every step; as rules (so
+hypothesis shrinks their arguments too): ``query`` with filters, partitions and paging, the query
+and search iterators, ``search`` (plain, range, grouping, by primary keys) and ``hybrid_search``
+with RRF and weighted rankers, each at a random consistency level, against a brute-force numpy
+reference computed from the model. Reads see only loaded partitions: naming an unloaded one, or
+reading a fully released collection, must raise.
 
 Adding a rule: mutate the client, then mirror the change in ``self.model``; the invariants compare
 the two after every step. Bugs the machine found are pinned by minimised tests at the end of the
@@ -23,6 +28,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +48,8 @@ from hypothesis.stateful import (
 
 from tests.reference import ranking_key, ref_cdist, tolerance
 from vecstore import DataType, MilvusClient
+from vecstore.client.load_state import LoadState
+from vecstore.client.rankers import AnnSearchRequest, RRFRanker, WeightedRanker
 from vecstore.errors import VecstoreError
 
 COLLECTION = "c"
@@ -51,6 +59,8 @@ TAGS = ("a", "b", "c", "")
 COLORS = ("red", "blue")
 PARTITIONS = ("p1", "p2")
 TAG_MAX_LENGTH = 8
+CONSISTENCY = (None, "Strong", "Bounded", "Session", "Eventually")
+COMPACTION_POLLS = 400  # x 5 ms: a manual compaction of a few rows finishes well within 2 s
 
 
 @dataclass(frozen=True)
@@ -94,9 +104,26 @@ class Row:
 class Model:
     rows: dict[Any, Row] = field(default_factory=dict)
     partitions: set[str] = field(default_factory=lambda: {"_default"})
+    loaded: set[str] | None = None  # the loaded partitions; None: the whole collection
 
     def live(self) -> list[Any]:
         return sorted(self.rows)
+
+    def scope(self, names: list[str] | None) -> set[str] | None:
+        """The partitions a read naming ``names`` sees; None when the read must raise (a named
+        partition is not loaded, or nothing is)."""
+        if self.loaded is not None and not self.loaded:
+            return None
+        if names:
+            if self.loaded is not None and not set(names) <= self.loaded:
+                return None
+            return set(names)
+        return set(self.partitions) if self.loaded is None else set(self.loaded)
+
+    def visible(self, scope: set[str], flt: Filter | None = None) -> list[Any]:
+        """Live keys, in pk order, in ``scope`` and passing ``flt``."""
+        return [pk for pk in self.live() if self.rows[pk].partition in scope
+                and (flt is None or flt.pred(pk, self.rows[pk]))]
 
 
 @dataclass(frozen=True)
@@ -234,6 +261,110 @@ def check_hits(hits: list[dict[str, Any]], q: np.ndarray, cand_pks: list[Any],
     np.testing.assert_allclose(got_keys, np.sort(key)[:n], rtol=0, atol=slack)
 
 
+def distances(q: np.ndarray, rows: list[Row], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """float64 reference distances of ``q`` to ``rows`` and their float32 error bounds."""
+    if not rows:
+        return np.empty(0), np.empty(0)
+    vecs = np.stack([r.vec for r in rows])
+    return ref_cdist(q[None], vecs, metric)[0], tolerance(q[None], vecs, metric)[0]
+
+
+def thresholds(d: np.ndarray, tol: np.ndarray) -> list[float]:
+    """Range-search bounds at least a margin away from every distance in ``d``, so float32
+    rounding cannot move a row across one: below and above all, and between well-separated
+    neighbours."""
+    if d.size == 0:
+        return [-0.5, 0.5, 1.5]
+    margin = 4 * float(tol.max()) + 1e-3
+    vals = np.unique(d)
+    cuts = [float(vals[0]) - 0.5, float(vals[-1]) + 0.5]
+    cuts += [float(a + b) / 2 for a, b in zip(vals, vals[1:]) if b - a > 2 * margin]
+    return sorted(cuts)
+
+
+def group_value(r: Row, group_field: str) -> Any:
+    return r.x if group_field == "x" else r.tag
+
+
+def check_groups(hits: list[dict[str, Any]], q: np.ndarray, cand_pks: list[Any],
+                 cand_rows: list[Row], metric: str, limit: int, group_field: str,
+                 group_size: int, strict: bool) -> None:
+    """Grouping search as search_ranked's docstring has it (Milvus 2.6), tie-aware: the ``limit``
+    groups with the best best-hits (null is one group), group after group by best hit, each
+    group's best hits first; with ``strict`` every group holds min(group_size, its rows); without,
+    the reading stops at the first hit of the last group when there are ``limit`` groups or more,
+    so that group holds one hit and the others the hits ranked before it."""
+    d, tol = distances(q, cand_rows, metric)
+    key = ranking_key(d, metric)
+    slack = float(tol.max()) if tol.size else 0.0
+    index = {pk: i for i, pk in enumerate(cand_pks)}
+    members: dict[Any, list[int]] = {}
+    for i, r in enumerate(cand_rows):
+        members.setdefault(group_value(r, group_field), []).append(i)
+    group_keys = {g: np.sort(key[ix]) for g, ix in members.items()}
+    n_groups = min(limit, len(members))
+    ids = [h["id"] for h in hits]
+    assert len(set(ids)) == len(ids), f"duplicate ids in {ids}"
+    runs: list[tuple[Any, list[int]]] = []
+    for h in hits:
+        assert set(h) == {"id", "distance", "entity"}, h
+        assert h["id"] in index, f"{h['id']!r} is not a candidate"
+        i = index[h["id"]]
+        assert h["distance"] == pytest.approx(d[i], abs=tol[i]), (h, d[i])
+        g = group_value(cand_rows[i], group_field)
+        assert h["entity"] == {group_field: g}, h
+        if runs and runs[-1][0] == g:
+            runs[-1][1].append(i)
+        else:
+            assert g not in [r[0] for r in runs], f"group {g!r} is split: {ids}"
+            runs.append((g, [i]))
+    assert len(runs) == n_groups, (len(runs), n_groups, ids)
+    if not runs:
+        return
+    bests = np.sort([k[0] for k in group_keys.values()])
+    run_bests = [key[ix[0]] for _, ix in runs]
+    assert all(a <= b + slack for a, b in zip(run_bests, run_bests[1:])), run_bests
+    np.testing.assert_allclose(np.sort(run_bests), bests[:n_groups], rtol=0, atol=slack)
+    last = run_bests[-1]
+    for n, (g, ix) in enumerate(runs):
+        got = key[ix]
+        assert all(a <= b + slack for a, b in zip(got, got[1:])), (g, got)
+        np.testing.assert_allclose(got, group_keys[g][:len(ix)], rtol=0, atol=slack)
+        full = min(group_size, len(members[g]))
+        if strict or len(members) < limit:
+            assert len(ix) == full, (g, len(ix), full)
+        elif n == len(runs) - 1:
+            assert len(ix) == 1, (g, len(ix))
+        else:
+            before = int(np.count_nonzero(group_keys[g] < last - slack))
+            upto = int(np.count_nonzero(group_keys[g] <= last + slack))
+            assert min(group_size, before) <= len(ix) <= min(group_size, upto), (g, len(ix))
+
+
+def normalised(d: float, metric: str, norm: bool) -> float:
+    """Milvus's per-request score for the weighted ranker (see proxy.hybrid's docstring)."""
+    if not norm:
+        return d
+    if metric == "COSINE":
+        return (1 + d) / 2
+    if metric == "IP":
+        return 0.5 + math.atan(d) / math.pi
+    return 1 - 2 * math.atan(d) / math.pi
+
+
+def fused(subs: list[list[dict[str, Any]]], ranker: tuple, metric: str) -> dict[Any, float]:
+    """The reference fused score of every key the sub-searches returned, in float64."""
+    score: dict[Any, float] = {}
+    for r, hits in enumerate(subs):
+        for rank, h in enumerate(hits, 1):
+            if ranker[0] == "rrf":
+                part = 1 / (ranker[1] + rank)
+            else:
+                part = ranker[1][r] * normalised(h["distance"], metric, ranker[2])
+            score[h["id"]] = score.get(h["id"], 0.0) + part
+    return score
+
+
 # ---- the machine --------------------------------------------------------------------------------
 
 
@@ -287,6 +418,15 @@ class CollectionMachine(RuleBasedStateMachine):
             st.sampled_from(sorted(self.model.partitions)), min_size=1, unique=True),
             label="partition_names")
         return names
+
+    def _draw_consistency(self, data: st.DataObject) -> dict[str, Any]:
+        level = data.draw(st.sampled_from(CONSISTENCY), label="consistency_level")
+        return {} if level is None else {"consistency_level": level}
+
+    def _draw_query(self, data: st.DataObject) -> np.ndarray:
+        return data.draw(st.lists(st.sampled_from(VALUES), min_size=self.v.dim,
+                                  max_size=self.v.dim).map(lambda xs: np.asarray(xs, np.float32)),
+                         label="query")
 
     # ---- writes -------------------------------------------------------------------------------
 
@@ -346,8 +486,18 @@ class CollectionMachine(RuleBasedStateMachine):
         flt = data.draw(filters(self.v), label="filter")
         partition = data.draw(st.none() | st.sampled_from(sorted(self.model.partitions)),
                               label="partition_name")
-        victims = [pk for pk, r in self.model.rows.items() if flt.pred(pk, r)
-                   and (partition is None or r.partition == partition)]
+        scope = self.model.scope(None if partition is None else [partition])
+        if scope is None:
+            # The filter is evaluated by a query: over nothing loaded it raises (or, with no
+            # partition named, may match nothing); nothing changes either way.
+            try:
+                res = self.c.delete(COLLECTION, filter=flt.text, partition_name=partition)
+            except VecstoreError:
+                return
+            assert partition is None and res == {"delete_count": 0}, res
+            return
+        # A delete by filter sees what a query sees: the loaded partitions only.
+        victims = self.model.visible(scope, flt)
         res = self.c.delete(COLLECTION, filter=flt.text, partition_name=partition)
         assert res == {"delete_count": len(victims)}
         for pk in victims:
@@ -371,7 +521,7 @@ class CollectionMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(
             [p for p in PARTITIONS if p not in self.model.partitions]), label="name")
         self.c.create_partition(COLLECTION, name)
-        self.model.partitions.add(name)
+        self.model.partitions.add(name)  # loaded if the whole collection is, else not
 
     @precondition(lambda self: len(self.model.partitions) > 1)
     @rule(data=st.data())
@@ -379,14 +529,119 @@ class CollectionMachine(RuleBasedStateMachine):
         """Milvus drops only released partitions; the dropped partition's rows go with it."""
         name = data.draw(st.sampled_from(sorted(self.model.partitions - {"_default"})),
                          label="name")
-        with pytest.raises(VecstoreError):  # loaded: refused, nothing changes
+        loaded = self.model.loaded
+        if loaded is None:
+            with pytest.raises(VecstoreError):  # loaded: refused, nothing changes
+                self.c.drop_partition(COLLECTION, name)
+            self.c.release_collection(COLLECTION)
             self.c.drop_partition(COLLECTION, name)
-        self.c.release_collection(COLLECTION)
-        self.c.drop_partition(COLLECTION, name)
-        self.c.load_collection(COLLECTION)
+            self.c.load_collection(COLLECTION)
+        else:
+            if name in loaded:
+                with pytest.raises(VecstoreError):
+                    self.c.drop_partition(COLLECTION, name)
+                self.c.release_partitions(COLLECTION, [name])
+            self.c.drop_partition(COLLECTION, name)
+            loaded.discard(name)
         self.model.partitions.discard(name)
         for pk in [pk for pk, r in self.model.rows.items() if r.partition == name]:
             del self.model.rows[pk]
+
+    # ---- partial upsert, maintenance, load state ----------------------------------------------
+
+    DYN_KEYS = ("color", "n")  # dynamic keys a partial upsert may carry: merged key by key
+
+    @rule(data=st.data(), form=st.sampled_from(["rows", "columns"]))
+    def partial_upsert(self, data: st.DataObject, form: str) -> None:
+        """Merge mode: the fields given overwrite, the others keep their stored values; a key not
+        stored yet must carry every non-nullable field, or the whole batch fails."""
+        v = self.v
+        pks = data.draw(st.lists(st.sampled_from(v.pool()), min_size=1, max_size=5, unique=True),
+                        label="pks")
+        given = data.draw(st.lists(st.sampled_from(["vec", "x", "tag"]), unique=True),
+                          label="fields")
+        dyn_keys = data.draw(st.lists(st.sampled_from(self.DYN_KEYS), unique=True),
+                             label="dynamic keys") if v.dynamic else []
+        x = st.integers(-2, 6)
+        tag = st.sampled_from(TAGS)
+        if v.nullable:
+            x, tag = st.none() | x, st.none() | tag
+        value = {
+            "vec": st.lists(st.sampled_from(VALUES), min_size=v.dim, max_size=v.dim),
+            "x": x, "tag": tag, "color": st.sampled_from(COLORS), "n": st.integers(0, 3)}
+        rows = [{"pk": pk, **{f: data.draw(value[f], label=f) for f in given + dyn_keys}}
+                for pk in pks]
+        partition = self._draw_partition(data)
+        payload: Any = rows
+        if form == "columns":
+            payload = {f: [r[f] for r in rows] for f in rows[0]}
+        required = {"vec"} if v.nullable else {"vec", "x", "tag"}
+        if any(pk not in self.model.rows for pk in pks) and not required <= set(given):
+            with pytest.raises(VecstoreError):
+                self.c.upsert(COLLECTION, payload, partition_name=partition, partial_update=True)
+            return
+        res = self.c.upsert(COLLECTION, payload, partition_name=partition, partial_update=True)
+        assert res == {"upsert_count": len(pks), "ids": pks}
+        for r in rows:
+            old = self.model.rows.get(r["pk"])
+            base = old if old is not None else Row(np.zeros(v.dim, np.float32), None, None)
+            self.model.rows[r["pk"]] = Row(
+                np.asarray(r["vec"], np.float32) if "vec" in r else base.vec,
+                r["x"] if "x" in r else base.x,
+                r["tag"] if "tag" in r else base.tag,
+                {**base.dyn, **{k: r[k] for k in dyn_keys}},
+                partition)
+
+    @rule(flush_first=st.booleans())
+    def compact(self, flush_first: bool) -> None:
+        if flush_first:
+            self.c.flush(COLLECTION)
+        job = self.c.compact(COLLECTION)
+        assert isinstance(job, int)
+        for _ in range(COMPACTION_POLLS):
+            state = self.c.get_compaction_state(job)
+            assert state in ("Executing", "Completed"), state
+            if state == "Completed":
+                break
+            time.sleep(0.005)
+        assert state == "Completed", f"compaction {job} still {state}"
+
+    @precondition(lambda self: len(self.model.rows) >= 6)
+    @rule()
+    def truncate(self) -> None:
+        """Every row goes; partitions, schema, index and load state stay."""
+        self.c.truncate_collection(COLLECTION)
+        self.model.rows.clear()
+
+    @precondition(lambda self: self.model.loaded is None or bool(self.model.loaded))
+    @rule(data=st.data(), whole=st.booleans())
+    def release(self, data: st.DataObject, whole: bool) -> None:
+        if whole:
+            self.c.release_collection(COLLECTION)
+            self.model.loaded = set()
+            return
+        names = data.draw(st.lists(st.sampled_from(sorted(self.model.partitions)), min_size=1,
+                                   unique=True), label="partition_names")
+        self.c.release_partitions(COLLECTION, names)
+        loaded = self.model.partitions if self.model.loaded is None else self.model.loaded
+        self.model.loaded = set(loaded) - set(names)
+        if self.model.loaded:  # a read naming a released partition raises
+            with pytest.raises(VecstoreError):
+                self.c.query(COLLECTION, filter="", output_fields=["count(*)"],
+                             partition_names=names[:1])
+
+    @precondition(lambda self: self.model.loaded is not None)
+    @rule(data=st.data(), whole=st.booleans())
+    def load(self, data: st.DataObject, whole: bool) -> None:
+        if whole:
+            self.c.load_collection(COLLECTION)
+            self.model.loaded = None
+            return
+        names = data.draw(st.lists(st.sampled_from(sorted(self.model.partitions)), min_size=1,
+                                   unique=True), label="partition_names")
+        self.c.load_partitions(COLLECTION, names)
+        assert self.model.loaded is not None
+        self.model.loaded |= set(names)
 
     # ---- bad inputs: raise, change nothing (the invariants check the model still holds) -------
 
@@ -486,10 +741,16 @@ class CollectionMachine(RuleBasedStateMachine):
         names = self._draw_partition_names(data)
         page = data.draw(st.none() | st.tuples(st.integers(1, 8), st.integers(0, 4)),
                          label="limit, offset")
-        want_pks = [pk for pk in self.model.live() if flt.pred(pk, self.model.rows[pk])
-                    and (names is None or self.model.rows[pk].partition in names)]
+        level = self._draw_consistency(data)
+        scope = self.model.scope(names)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.query(COLLECTION, filter=flt.text, output_fields=fields,
+                             partition_names=names, **level)
+            return
+        want_pks = self.model.visible(scope, flt)
         got = self.c.query(COLLECTION, filter=flt.text, output_fields=fields,
-                           partition_names=names,
+                           partition_names=names, **level,
                            **({} if page is None else {"limit": page[0], "offset": page[1]}))
         want_page = want_pks if page is None else want_pks[page[1]:page[1] + page[0]]
         assert [r["pk"] for r in got] == want_page, flt.text
@@ -497,7 +758,7 @@ class CollectionMachine(RuleBasedStateMachine):
         for r in got:
             assert r == self.model.rows[r["pk"]].entity(r["pk"], shown)
         count = self.c.query(COLLECTION, filter=flt.text, output_fields=["count(*)"],
-                             partition_names=names)
+                             partition_names=names, **level)
         assert count == [{"count(*)": len(want_pks)}]
 
     @rule(data=st.data(), k=st.integers(1, 10), nq=st.integers(1, 2),
@@ -513,10 +774,14 @@ class CollectionMachine(RuleBasedStateMachine):
         if v.dynamic:
             fields_choices.append(["tag", "color"])
         fields = data.draw(st.sampled_from(fields_choices), label="output_fields")
-        cand = [pk for pk in self.model.live()
-                if (flt is None or flt.pred(pk, self.model.rows[pk]))
-                and (names is None or self.model.rows[pk].partition in names)]
-        kwargs: dict[str, Any] = {"limit": k, "partition_names": names}
+        kwargs: dict[str, Any] = {"limit": k, "partition_names": names,
+                                  **self._draw_consistency(data)}
+        scope = self.model.scope(names)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.search(COLLECTION, queries, **kwargs)
+            return
+        cand = self.model.visible(scope, flt)
         if flt is not None:
             kwargs["filter"] = flt.text
         if fields is not None:
@@ -527,14 +792,265 @@ class CollectionMachine(RuleBasedStateMachine):
             check_hits(list(hits), np.asarray(q, np.float32), cand,
                        [self.model.rows[pk] for pk in cand], v.metric, k, fields, v.dynamic)
 
+    @rule(data=st.data(), batch=st.integers(1, 4), fields=st.sampled_from([None, ["x"], ["*"]]))
+    def check_query_iterator(self, data: st.DataObject, batch: int,
+                             fields: list[str] | None) -> None:
+        flt = data.draw(st.none() | filters(self.v), label="filter")
+        names = self._draw_partition_names(data)
+        limit = data.draw(st.sampled_from([-1, 0, 1, 3, 7]), label="limit")
+        offset = data.draw(st.sampled_from([0, 0, 2]), label="offset")
+        kwargs: dict[str, Any] = {"batch_size": batch, "limit": limit,
+                                  "filter": "" if flt is None else flt.text,
+                                  "output_fields": fields, "partition_names": names,
+                                  **self._draw_consistency(data)}
+        if offset:
+            kwargs["offset"] = offset
+        scope = self.model.scope(names)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.query_iterator(COLLECTION, **kwargs)
+            return
+        want = self.model.visible(scope, flt)[offset:]
+        want = want if limit < 0 else want[:limit]
+        it = self.c.query_iterator(COLLECTION, **kwargs)
+        got: list[dict[str, Any]] = []
+        for _ in range(len(want) + 2):
+            page = it.next()
+            assert len(page) <= batch, (len(page), batch)
+            if not page:
+                break
+            got += page
+        else:
+            raise AssertionError("query_iterator did not end")
+        assert it.next() == []
+        it.close()
+        assert [r["pk"] for r in got] == want, flt
+        shown = None if fields == ["*"] else ["pk"] + (fields or [])
+        for r in got:
+            assert r == self.model.rows[r["pk"]].entity(r["pk"], shown)
+
+    @rule(data=st.data(), batch=st.integers(1, 4), fields=st.sampled_from([None, ["x"]]))
+    def check_search_iterator(self, data: st.DataObject, batch: int,
+                              fields: list[str] | None) -> None:
+        v = self.v
+        q = self._draw_query(data)
+        flt = data.draw(st.none() | filters(v), label="filter")
+        names = self._draw_partition_names(data)
+        limit = data.draw(st.sampled_from([-1, 1, 4, 9]), label="limit")
+        kwargs: dict[str, Any] = {"batch_size": batch, "limit": limit, "output_fields": fields,
+                                  "partition_names": names, **self._draw_consistency(data)}
+        if flt is not None:
+            kwargs["filter"] = flt.text
+        scope = self.model.scope(names)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.search_iterator(COLLECTION, [q.tolist()], **kwargs)
+            return
+        cand = self.model.visible(scope, flt)
+        n = len(cand) if limit < 0 else min(limit, len(cand))
+        it = self.c.search_iterator(COLLECTION, [q.tolist()], **kwargs)
+        hits: list[dict[str, Any]] = []
+        for _ in range(n + 2):
+            page = list(it.next())
+            assert len(page) <= batch, (len(page), batch)
+            if not page:
+                break
+            hits += page
+        else:
+            raise AssertionError("search_iterator did not end")
+        it.close()
+        # Distinct hits, best first across pages, the brute-force ranking's prefix up to ties.
+        check_hits(hits, q, cand, [self.model.rows[pk] for pk in cand], v.metric, n, fields,
+                   v.dynamic)
+
+    @rule(data=st.data(), k=st.integers(1, 8))
+    def check_range_search(self, data: st.DataObject, k: int) -> None:
+        v = self.v
+        q = self._draw_query(data)
+        flt = data.draw(st.none() | filters(v), label="filter")
+        names = self._draw_partition_names(data)
+        level = self._draw_consistency(data)
+        scope = self.model.scope(names)
+        cand = [] if scope is None else self.model.visible(scope, flt)
+        rows = [self.model.rows[pk] for pk in cand]
+        d, tol = distances(q, rows, v.metric)
+        cuts = thresholds(d, tol)
+        i, j = sorted(data.draw(st.lists(st.integers(0, len(cuts) - 1), min_size=2, max_size=2,
+                                         unique=True), label="bounds"))
+        with_rf = data.draw(st.booleans(), label="range_filter")
+        higher = v.metric in ("IP", "COSINE")
+        # L2: range_filter <= d < radius; IP/COSINE: radius < d <= range_filter.
+        radius = cuts[i] if higher else cuts[j]
+        rf = (cuts[j] if higher else cuts[i]) if with_rf else None
+        params: dict[str, Any] = {"radius": radius}
+        if rf is not None:
+            params["range_filter"] = rf
+        kwargs: dict[str, Any] = {"limit": k, "partition_names": names,
+                                  "search_params": {"params": params}, **level}
+        if flt is not None:
+            kwargs["filter"] = flt.text
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.search(COLLECTION, [q.tolist()], **kwargs)
+            return
+        if higher:
+            inside = (d > radius) & (d <= (np.inf if rf is None else rf))
+        else:
+            inside = (d < radius) & (d >= (-np.inf if rf is None else rf))
+        keep = [n for n in range(len(cand)) if inside[n]]
+        res = self.c.search(COLLECTION, [q.tolist()], **kwargs)
+        assert len(res) == 1
+        check_hits(list(res[0]), q, [cand[n] for n in keep], [rows[n] for n in keep], v.metric,
+                   k, None, v.dynamic)
+
+    @rule(data=st.data(), limit=st.integers(1, 5), group_size=st.integers(1, 3),
+          strict=st.booleans(), group_field=st.sampled_from(["x", "tag"]))
+    def check_grouping_search(self, data: st.DataObject, limit: int, group_size: int,
+                              strict: bool, group_field: str) -> None:
+        v = self.v
+        q = self._draw_query(data)
+        flt = data.draw(st.none() | filters(v), label="filter")
+        names = self._draw_partition_names(data)
+        kwargs: dict[str, Any] = {"limit": limit, "partition_names": names,
+                                  "group_by_field": group_field, "group_size": group_size,
+                                  "strict_group_size": strict, "output_fields": [group_field],
+                                  **self._draw_consistency(data)}
+        if flt is not None:
+            kwargs["filter"] = flt.text
+        scope = self.model.scope(names)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.search(COLLECTION, [q.tolist()], **kwargs)
+            return
+        cand = self.model.visible(scope, flt)
+        res = self.c.search(COLLECTION, [q.tolist()], **kwargs)
+        assert len(res) == 1
+        check_groups(list(res[0]), q, cand, [self.model.rows[pk] for pk in cand], v.metric,
+                     limit, group_field, group_size, strict)
+
+    @rule(data=st.data(), limit=st.integers(1, 8), fields=st.sampled_from([None, ["x", "tag"]]))
+    def check_hybrid_search(self, data: st.DataObject, limit: int,
+                            fields: list[str] | None) -> None:
+        v = self.v
+        names = self._draw_partition_names(data)
+        level = self._draw_consistency(data)
+        ranker_spec = data.draw(st.one_of(
+            st.tuples(st.just("rrf"), st.sampled_from([1, 60])),
+            st.tuples(st.just("weighted"),
+                      st.tuples(st.sampled_from([0.0, 0.3, 1.0]), st.sampled_from([0.5, 1.0])),
+                      st.booleans())), label="ranker")
+        ranker = (RRFRanker(ranker_spec[1]) if ranker_spec[0] == "rrf" else
+                  WeightedRanker(*ranker_spec[1], norm_score=ranker_spec[2]))
+        subs = []
+        for n in range(2):
+            q = self._draw_query(data)
+            flt = data.draw(st.none() | filters(v), label=f"filter {n}")
+            k = data.draw(st.integers(1, 8), label=f"limit {n}")
+            subs.append((q, flt, k))
+        param = {"metric_type": v.metric, "params": {}}
+        reqs = [AnnSearchRequest([q.tolist()], "vec", param, k,
+                                 expr=None if flt is None else flt.text) for q, flt, k in subs]
+        kwargs: dict[str, Any] = {"limit": limit, "partition_names": names, **level}
+        if fields is not None:
+            kwargs["output_fields"] = fields
+        scope = self.model.scope(names)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.hybrid_search(COLLECTION, reqs, ranker, **kwargs)
+            return
+        # Each sub-search alone, checked against the model; the fusion of their answers is the
+        # reference (the sub-searches are exact and deterministic, ties included).
+        answers = []
+        for q, flt, k in subs:
+            cand = self.model.visible(scope, flt)
+            sub_kwargs = {key: val for key, val in kwargs.items() if key != "limit"}
+            if flt is not None:
+                sub_kwargs["filter"] = flt.text
+            hits = list(self.c.search(COLLECTION, [q.tolist()], limit=k, search_params=param,
+                                      **sub_kwargs)[0])
+            check_hits(hits, q, cand, [self.model.rows[pk] for pk in cand], v.metric, k,
+                       fields, v.dynamic)
+            answers.append(hits)
+        ref = fused(answers, ranker_spec, v.metric)
+        res = self.c.hybrid_search(COLLECTION, reqs, ranker, **kwargs)
+        assert len(res) == 1
+        hits = list(res[0])
+        n = min(limit, len(ref))
+        assert len(hits) == n, (len(hits), n)
+        ids = [h["id"] for h in hits]
+        assert len(set(ids)) == n, ids
+        ascending = ranker_spec[0] == "weighted" and not ranker_spec[2] and v.metric == "L2"
+        sign = 1.0 if ascending else -1.0  # ranking key: smaller is better
+        eps = 1e-5 * (1 + max((abs(s) for s in ref.values()), default=0.0))
+        keys = sorted(sign * s for s in ref.values())
+        got = []
+        for h in hits:
+            assert h["id"] in ref, f"{h['id']!r} came from no sub-search"
+            assert h["distance"] == pytest.approx(ref[h["id"]], abs=eps), (h, ref[h["id"]])
+            got.append(sign * ref[h["id"]])
+            want_entity = {} if not fields else self.model.rows[h["id"]].entity(h["id"], fields)
+            assert h["entity"] == want_entity, (h, want_entity)
+        assert all(a <= b + eps for a, b in zip(got, got[1:])), got
+        if n:
+            assert max(got) <= keys[n - 1] + eps, (got, keys)
+            np.testing.assert_allclose(sorted(got), keys[:n], rtol=0, atol=eps)
+
+    @rule(data=st.data(), k=st.integers(1, 8), use_filter=st.booleans())
+    def check_search_by_ids(self, data: st.DataObject, k: int, use_filter: bool) -> None:
+        """search(ids=...) finds the stored vectors of those keys (in any loaded partition) and
+        searches with them: the same answer as searching those vectors."""
+        v = self.v
+        loaded = self.model.scope(None)
+        names = self._draw_partition_names(data)
+        scope = self.model.scope(names)
+        flt = data.draw(filters(v), label="filter") if use_filter else None
+        kwargs: dict[str, Any] = {"limit": k, "partition_names": names,
+                                  **self._draw_consistency(data)}
+        if flt is not None:
+            kwargs["filter"] = flt.text
+        pool = [] if loaded is None else self.model.visible(loaded)
+        hidden = [pk for pk in v.pool() if pk not in pool]
+        if scope is None or not pool:
+            ids = data.draw(st.lists(st.sampled_from(v.pool()), min_size=1, max_size=2,
+                                     unique=True), label="ids")
+            if scope is None or any(pk in hidden for pk in ids):
+                with pytest.raises(VecstoreError):
+                    self.c.search(COLLECTION, ids=ids, **kwargs)
+            return
+        ids = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True),
+                        label="ids")
+        if hidden and data.draw(st.booleans(), label="with a missing key"):
+            with pytest.raises(VecstoreError):  # a key not stored (or not loaded): refused
+                self.c.search(COLLECTION, ids=ids + [data.draw(st.sampled_from(hidden))],
+                              **kwargs)
+            return
+        res = self.c.search(COLLECTION, ids=ids, **kwargs)
+        vecs = [self.model.rows[pk].vec for pk in ids]
+        assert res == self.c.search(COLLECTION, [x.tolist() for x in vecs], **kwargs)
+        cand = self.model.visible(scope, flt)
+        assert len(res) == len(ids)
+        for q, hits in zip(vecs, res):
+            check_hits(list(hits), q, cand, [self.model.rows[pk] for pk in cand], v.metric, k,
+                       None, v.dynamic)
+
     # ---- invariants: after every step ---------------------------------------------------------
 
     @invariant()
     def count_matches(self) -> None:
         if self.client is None:
             return
+        # Statistics count every partition, loaded or not.
+        assert self.c.get_collection_stats(COLLECTION) == {"row_count": len(self.model.rows)}
+        for p in sorted(self.model.partitions):
+            want = sum(r.partition == p for r in self.model.rows.values())
+            assert self.c.get_partition_stats(COLLECTION, p) == {"row_count": want}, p
+        scope = self.model.scope(None)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.query(COLLECTION, filter="", output_fields=["count(*)"])
+            return
         assert self.c.query(COLLECTION, filter="", output_fields=["count(*)"]) == [
-            {"count(*)": len(self.model.rows)}]
+            {"count(*)": len(self.model.visible(scope))}]
 
     @invariant()
     def get_matches(self) -> None:
@@ -542,8 +1058,14 @@ class CollectionMachine(RuleBasedStateMachine):
             return
         live = self.model.live()
         dead = [pk for pk in self.v.pool() if pk not in self.model.rows][:3]
+        scope = self.model.scope(None)
+        if scope is None:
+            with pytest.raises(VecstoreError):
+                self.c.get(COLLECTION, live + dead)
+            return
         got = self.c.get(COLLECTION, live + dead)
-        assert sorted(r["pk"] for r in got) == live, "get returned the wrong keys"
+        visible = self.model.visible(scope)
+        assert sorted(r["pk"] for r in got) == visible, "get returned the wrong keys"
         for r in got:
             want = self.model.rows[r["pk"]].entity(r["pk"], None)
             assert r == want, (r, want)
@@ -553,6 +1075,13 @@ class CollectionMachine(RuleBasedStateMachine):
         if self.client is None:
             return
         assert sorted(self.c.list_partitions(COLLECTION)) == sorted(self.model.partitions)
+        loaded = self.model.loaded
+        whole = LoadState.Loaded if loaded is None or loaded else LoadState.NotLoad
+        assert self.c.get_load_state(COLLECTION) == {"state": whole}
+        for p in self.model.partitions:
+            on = loaded is None or p in loaded
+            assert self.c.get_load_state(COLLECTION, p) == {
+                "state": LoadState.Loaded if on else LoadState.NotLoad}, p
 
 
 # ---- one run per variant ----------------------------------------------------------------------
