@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vecstore.client import indexes
 from vecstore.client.common import (
-    SUPPORTED_INDEXES,
     CollectionNotLoaded,
-    NotSupported,
     reject,
     replicas,
 )
@@ -36,20 +35,7 @@ class CatalogMethods:
 
     def _metric_properties(self, schema: CollectionSchema, index_params: list | None
                            ) -> dict[str, str]:
-        props: dict[str, str] = {}
-        for ip in index_params or []:
-            field = ip.get("field_name")
-            if field not in [f.name for f in schema.fields]:
-                raise InvalidArgument(f"index on unknown field {field!r}")
-            if ip.get("index_type", "") not in SUPPORTED_INDEXES:
-                raise NotSupported(
-                    f"index type {ip['index_type']} is not supported by vecstore yet; "
-                    "supported: FLAT, AUTOINDEX (exact search), BIN_FLAT")
-            metric = (ip.get("metric_type") or "").upper()
-            if metric:
-                props[f"metric_type.{field}"] = metric
-            props[f"index.{field}"] = ip.get("index_type") or "AUTOINDEX"
-        return props
+        return indexes.declare(schema, index_params)
 
     def load_collection(self, collection_name: str, timeout: float | None = None,
                         **kwargs: Any) -> None:
@@ -134,15 +120,41 @@ class CatalogMethods:
                      timeout: float | None = None, **kwargs: Any) -> None:
         reject(kwargs, "create_index", ("timeout",))
         meta = self._catalog.resolve(self._db, collection_name)
-        props = self._metric_properties(meta.collection_schema(), index_params)
+        props = indexes.declare(meta.collection_schema(), index_params)
+        indexes.check_unchanged(meta.properties, props)
         self._catalog.alter_properties(self._db, collection_name, props)
 
     def list_indexes(self, collection_name: str, field_name: str = "", **kwargs: Any
                      ) -> list[str]:
         reject(kwargs, "list_indexes", ("timeout",))
         meta = self._catalog.resolve(self._db, collection_name)
-        return [k[len("index."):] for k in meta.properties if k.startswith("index.")
-                and (not field_name or k == f"index.{field_name}")]
+        return [name for name, field in indexes.indexed_fields(meta.properties).items()
+                if not field_name or field == field_name]
+
+    def describe_index(self, collection_name: str, index_name: str,
+                       timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+        reject(kwargs, "describe_index", ("timeout",))
+        meta = self._catalog.resolve(self._db, collection_name)
+        field = indexes.indexed_fields(meta.properties).get(index_name)
+        if field is None:
+            raise InvalidArgument(f"index not found[indexName={index_name}]")
+        rows = self._proxy.query(self._db, meta.name, "", ["count(*)"], None, 0, None, None,
+                                 None, ignore_load=True)[0]["count(*)"]
+        return indexes.describe(meta.properties, field, index_name, int(rows))
+
+    def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
+                   **kwargs: Any) -> None:
+        """Drops a declared index; Milvus refuses while the collection is loaded."""
+        reject(kwargs, "drop_index", ("timeout",))
+        meta = self._catalog.resolve(self._db, collection_name)
+        field = indexes.indexed_fields(meta.properties).get(index_name)
+        if field is None:
+            return  # Milvus: dropping a missing index succeeds
+        if loaded_partitions(meta) is None or loaded_partitions(meta):
+            raise InvalidArgument(f"index cannot be dropped, collection is loaded, please "
+                                  f"release it first[collection={meta.name}]")
+        self._catalog.drop_properties(self._db, meta.name,
+                                      [p + field for p in indexes.PREFIXES])
 
     # ---- partitions, aliases, databases ------------------------------------------------------
 

@@ -7,8 +7,6 @@ from typing import Any
 from vecstore.errors import InvalidArgument, VecstoreError
 from vecstore.schema import CollectionSchema
 
-SUPPORTED_INDEXES = {"FLAT", "AUTOINDEX", "BIN_FLAT", ""}
-
 
 class NotSupported(VecstoreError):
     """A MilvusClient feature or parameter this version of vecstore does not implement."""

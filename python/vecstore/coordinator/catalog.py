@@ -329,6 +329,14 @@ class Catalog:
         after.properties.update({str(k): str(v) for k, v in properties.items()})
         self._update(meta, after)
 
+    def drop_properties(self, db: str, name: str, keys: list[str]) -> None:
+        """Removes properties (absent keys are ignored, as Milvus does)."""
+        meta = self.resolve(db, name)
+        after = CollectionMeta.from_json(meta.to_json())
+        for k in keys:
+            after.properties.pop(str(k), None)
+        self._update(meta, after)
+
     # ---- partitions --------------------------------------------------------------------------
 
     def create_partition(self, db: str, collection: str, partition: str, ts: int = 0) -> None:
