@@ -116,6 +116,16 @@ class CatalogMethods:
 
     # ---- indexes -----------------------------------------------------------------------------
 
+    def drop_collection_properties(self, collection_name: str, property_keys: list[str],
+                                   timeout: float | None = None, **kwargs: Any) -> None:
+        reject(kwargs, "drop_collection_properties", ("timeout",))
+        keys = _keys(property_keys)
+        internal = [k for k in keys if k.startswith(("vecstore.",) + indexes.PREFIXES)]
+        if internal:
+            raise InvalidArgument(f"property {internal[0]!r} is managed by vecstore (load state "
+                                  "or an index); use release_collection or drop_index")
+        self._catalog.drop_properties(self._db, collection_name, keys)
+
     def create_index(self, collection_name: str, index_params: list,
                      timeout: float | None = None, **kwargs: Any) -> None:
         reject(kwargs, "create_index", ("timeout",))
@@ -219,7 +229,25 @@ class CatalogMethods:
         reject(kw, "describe_database", ("timeout",))
         return self._catalog.describe_database(db_name)
 
+    def alter_database_properties(self, db_name: str, properties: dict, **kw: Any) -> None:
+        reject(kw, "alter_database_properties", ("timeout",))
+        if not isinstance(properties, dict):
+            raise InvalidArgument("properties must be a dict of property name to value")
+        self._catalog.alter_database_properties(db_name, properties, [])
+
+    def drop_database_properties(self, db_name: str, property_keys: list[str], **kw: Any
+                                 ) -> None:
+        reject(kw, "drop_database_properties", ("timeout",))
+        self._catalog.alter_database_properties(db_name, {}, _keys(property_keys))
+
     def use_database(self, db_name: str, **kw: Any) -> None:
         reject(kw, "use_database", ("timeout",))
         self._catalog.list_collections(db_name)  # raises DatabaseNotFound
         self._db = db_name
+
+
+def _keys(property_keys: object) -> list[str]:
+    if isinstance(property_keys, str) or not isinstance(property_keys, (list, tuple)) or \
+            not all(isinstance(k, str) for k in property_keys):
+        raise InvalidArgument("property_keys must be a list of property names")
+    return list(property_keys)

@@ -201,6 +201,46 @@ class MilvusClient(CatalogMethods, DataMethods):
                                   f"{job_id!r}")
         return self._dep.compaction_state(job_id)
 
+    def flush_all(self, timeout: float | None = None, **kwargs: Any) -> None:
+        """Flushes every collection of every database (returns when they are sealed)."""
+        reject(kwargs, "flush_all")
+        for db in self._catalog.list_databases():
+            for name in self._catalog.list_collections(db):
+                self._dep.flush(self._catalog.resolve(db, name))
+
+    def get_flush_all_state(self, timeout: float | None = None, **kwargs: Any) -> bool:
+        reject(kwargs, "get_flush_all_state")
+        return True  # flush_all returns only once everything it flushed is durable
+
+    def get_server_version(self, timeout: float | None = None, detail: bool = False,
+                           **kwargs: Any) -> str | dict[str, Any]:
+        reject(kwargs, "get_server_version")
+        from vecstore import __version__
+
+        version = f"vecstore-{__version__}"
+        return {"version": version, "server_type": "milvus"} if detail else version
+
+    def get_server_type(self) -> str:
+        """"milvus", as Milvus Lite answers: callers branch on milvus vs zilliz."""
+        return "milvus"
+
+    def refresh_load(self, collection_name: str, timeout: float | None = None,
+                     **kwargs: Any) -> None:
+        """A loaded collection always serves its newest segments: nothing to refresh."""
+        reject(kwargs, "refresh_load")
+        self._loaded(collection_name)
+
+    def using_database(self, db_name: str, **kwargs: Any) -> None:
+        """Deprecated in pymilvus: :meth:`use_database`."""
+        self.use_database(db_name, **kwargs)
+
+    @staticmethod
+    def create_field_schema(name: str, data_type: DataType, desc: str = "", **kwargs: Any
+                            ) -> Any:
+        from vecstore.schema import FieldSchema
+
+        return FieldSchema(name, data_type, description=desc, **kwargs)
+
     def close(self) -> None:
         self._dep.close()
 

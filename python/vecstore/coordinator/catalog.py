@@ -195,6 +195,20 @@ class Catalog:
         info = json.loads(raw) if raw else {"created_ts": 0, "properties": {}}
         return {"name": db, **info["properties"]}
 
+    def alter_database_properties(self, db: str, set_: dict[str, Any], drop: list[str]) -> None:
+        """Sets then removes database properties in one compare-guarded write (the default
+        database gets a record on its first change)."""
+        self._require_db(db)
+        key = _db_key(db)
+        raw = self._meta.get(key)
+        info = json.loads(raw) if raw else {"created_ts": 0, "properties": {}}
+        info["properties"].update({str(k): str(v) for k, v in set_.items()})
+        for k in drop:
+            info["properties"].pop(str(k), None)
+        guard = Compare.absent(key) if raw is None else Compare.value_equals(key, raw)
+        if not self._txn([guard], [Put(key, json.dumps(info).encode())]).succeeded:
+            raise InvalidArgument(f"database {db} changed concurrently; retry")
+
     # ---- collections -------------------------------------------------------------------------
 
     def _next_id(self) -> int:

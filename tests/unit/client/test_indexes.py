@@ -70,3 +70,26 @@ def test_bad_declarations_are_refused_and_change_nothing(client):
             client.create_index("c", p)
     assert client.list_indexes("c") == ["v"]
     assert client.describe_index("c", "v")["metric_type"] == "L2"
+
+
+def test_properties_maintenance_and_server_info(client, tmp_path):
+    client.alter_collection_properties("c", {"collection.ttl.seconds": 60, "x": "1"})
+    client.drop_collection_properties("c", ["x", "absent"])
+    assert client.describe_collection("c")["properties"] == {"collection.ttl.seconds": "60"}
+    with pytest.raises(InvalidArgument, match="managed by vecstore"):
+        client.drop_collection_properties("c", ["vecstore.loaded"])
+    client.create_database("d")
+    client.alter_database_properties("d", {"database.max.collections": 5})
+    client.alter_database_properties("default", {"k": "v"})
+    client.drop_database_properties("d", ["nope"])
+    assert client.describe_database("d")["database.max.collections"] == "5"
+    assert client.describe_database("default")["k"] == "v"
+    client.insert("c", [{"id": 1, "n": 1, "v": [1.0, 0, 0, 0], "b": b"\x00\x01"}])
+    client.flush_all()
+    assert client.get_flush_all_state() is True
+    assert client.get_server_type() == "milvus"
+    assert client.get_server_version().startswith("vecstore-")
+    f = MilvusClient.create_field_schema("t", DataType.VARCHAR, max_length=8)
+    assert f.name == "t" and f.dtype == DataType.VARCHAR
+    client.using_database("d")
+    assert client.list_collections() == []
