@@ -317,10 +317,6 @@ class EmbeddedDeployment:
             self.coordinator.forget_collection(meta.id)
             remove_prefix(self.datadir.objects, str(meta.id))
 
-    def row_count(self, meta: Any) -> int:
-        rows = self.proxy.query(meta.db, meta.name, "", ["count(*)"], None, 0, None, None, None)
-        return int(rows[0]["count(*)"])
-
     def close(self) -> None:
         if self.data is not None:
             self.data.stop()  # lets a task in progress finish first
