@@ -338,6 +338,7 @@ Status IvfIndex::load(const uint8_t* data, size_t size, const MatrixView& base,
                        "reads version " + std::to_string(kMajor) + ")");
     }
     if (get<uint32_t>(data, 56) != crc32c::value(data, 56)) return corrupt("header checksum mismatch");
+    if (get<uint32_t>(data, 60) != 0) return corrupt("reserved header field is not zero");
     const uint32_t kind = get<uint32_t>(data, 12), metric = get<uint32_t>(data, 16);
     const size_t dim = get<uint32_t>(data, 20), nlist = get<uint32_t>(data, 24);
     const size_t pq_m = get<uint32_t>(data, 28), nbits = get<uint32_t>(data, 32);
