@@ -269,3 +269,12 @@ def test_bad_inputs(data):
         ix.search(q[:, :16].copy(), K)
     with pytest.raises(InvalidArgument, match="allow must be a boolean"):
         ix.search(q, K, allow=np.ones(10, dtype=bool))
+
+
+def test_nonfinite_query_is_named(data):
+    base, q = data
+    ix = _index(base, "IVF_SQ8", "L2")
+    bad = q[:5].copy()
+    bad[2, 7] = np.inf
+    with pytest.raises(InvalidArgument, match="queries row 2"):
+        ix.search(bad, K)
