@@ -1,9 +1,10 @@
 """IVF indexes: vecstore's IVF_FLAT / IVF_PQ next to faiss's IndexIVFFlat / IndexIVFPQ.
 
-Data: ``n`` clustered float32 vectors x 128 dims (100k at ``VECSTORE_BENCH_SCALE=1``; 256 Gaussian
-centres of spread 0.7, unit noise: overlapping clusters) and held-out queries from the same
-mixture; k=10, L2. Both libraries get the same nlist, nprobe and m (PQ: 8-bit codes) and all cores. vecstore's IVF_PQ
-re-ranks ``16 * k`` candidates exactly by default; ``rerank=False`` is the like-for-like ADC.
+Data: ``n`` clustered float32 vectors x 128 dims (100k at ``VECSTORE_BENCH_SCALE=1``; 256
+Gaussian centres of spread 0.7, unit noise: overlapping clusters) and held-out queries from the
+same mixture; k=10, L2. Both libraries get the same nlist, nprobe and m (PQ: 8-bit codes) and
+all cores. vecstore's IVF_PQ re-ranks ``16 * k`` candidates exactly by default;
+``rerank=False`` is the like-for-like ADC.
 
 pytest-benchmark mode (groups ``ivf-build-*`` and ``ivf-search-*``)::
 

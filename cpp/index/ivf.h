@@ -115,7 +115,9 @@ class IvfIndex {
     const int64_t* list_ids() const { return ids_; }
     // Bytes the index holds beyond the caller's matrix (its serialised form, owned or viewed,
     // plus the PQ table).
-    size_t memory_bytes() const { return size_ + pq_table_.size() * sizeof(float); }
+    size_t memory_bytes() const {
+        return size_ + (pq_table_.size() + pq_books_t_.size()) * sizeof(float);
+    }
 
   private:
     IvfIndex() = default;
@@ -142,6 +144,8 @@ class IvfIndex {
     const float* params_ = nullptr;
     // L2 PQ: pq_table_[(l * pq_m + j) * 256 + c] = |w_jc|^2 + 2 <centroid_l[j], w_jc>.
     std::vector<float> pq_table_;
+    // PQ: codebooks transposed, pq_books_t_[(j * dsub + d) * 256 + c] = w_jc[d] (for the LUT).
+    std::vector<float> pq_books_t_;
 };
 
 }  // namespace index
