@@ -41,6 +41,8 @@ class DataMethods:
                filter: str | None = None, partition_name: str | None = None,  # noqa: A002
                filter_params: dict | None = None, **kwargs: Any) -> dict[str, int]:
         reject(kwargs, "delete")
+        if filter:
+            self._loaded(collection_name)  # a delete by filter queries first, as in Milvus
         return self._proxy.delete(self._db, collection_name, ids, filter, filter_params,
                                   partition_name or None)
 
