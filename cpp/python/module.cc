@@ -9,6 +9,7 @@ namespace py_glue {
 void bind_distance(py::module_& m);
 void bind_search(py::module_& m);
 void bind_quantized(py::module_& m);
+void bind_hnsw(py::module_& m);
 void bind_checksum(py::module_& m);
 void bind_wal(py::module_& m);
 }  // namespace py_glue
@@ -19,6 +20,7 @@ PYBIND11_MODULE(_core, m) {
     vecstore::py_glue::bind_distance(m);
     vecstore::py_glue::bind_search(m);
     vecstore::py_glue::bind_quantized(m);
+    vecstore::py_glue::bind_hnsw(m);
     vecstore::py_glue::bind_checksum(m);
     vecstore::py_glue::bind_wal(m);
 }
