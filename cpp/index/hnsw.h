@@ -184,6 +184,7 @@ class HnswIndex {
     int max_level_ = 0;
     uint32_t entry_ = 0;
     size_t total_bytes_ = 0;
+    size_t prefetch_bytes_ = 0;  // bytes of a row prefetched ahead of its distance
 
     // Sections of the image (owned_ or the caller's buffer).
     const uint8_t* image_ = nullptr;
