@@ -657,6 +657,17 @@ Status HnswIndex::search(const search::MatrixView& queries, size_t k, size_t ef,
     const size_t m = queries.rows;
     if (m == 0) return Status::OK();
     ef = std::max(ef, k);
+    for (size_t i = 0; i < m; ++i) {
+        const float* q = reinterpret_cast<const float*>(static_cast<const char*>(queries.data) +
+                                                        i * queries.stride_bytes);
+        float acc = 0.0f;  // x * 0 is 0 for finite x, NaN for NaN and +-inf
+        for (size_t j = 0; j < dim_; ++j) acc += q[j] * 0.0f;
+        if (acc != 0.0f)
+            return Status::InvalidArgument(
+                "queries row " + std::to_string(i) +
+                " contains NaN or infinity; vecstore rejects non-finite vectors: drop or repair "
+                "them (e.g. np.nan_to_num)");
+    }
 
     if (allow != nullptr) {
         const size_t allowed = popcount_allowed(allow, rows_);

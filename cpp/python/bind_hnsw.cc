@@ -79,7 +79,7 @@ class PyHnswIndex {
     }
 
     py::tuple search(const py::array& q, size_t k, size_t ef, const py::object& allow,
-                     int threads) const {
+                     int threads, bool want_stats) const {
         const search::MatrixView vq = float_view(q, "queries");
         if (vq.dim != impl_->dim()) {
             raise_invalid("dimension mismatch: queries have " + std::to_string(vq.dim) +
@@ -108,6 +108,7 @@ class PyHnswIndex {
             s = impl_->search(vq, k, ef, bits, threads, ids_ptr, vals_ptr, &st);
         }
         raise_if_error(s);
+        if (!want_stats) return py::make_tuple(ids, vals, py::none());
         py::dict stats;
         stats["graph_queries"] = st.graph_queries;
         stats["exact_queries"] = st.exact_queries;
@@ -153,7 +154,8 @@ void bind_hnsw(py::module_& m) {
                     py::arg("threads"))
         .def_static("load", &PyHnswIndex::load, py::arg("buffer"), py::arg("base"))
         .def("search", &PyHnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"),
-             py::arg("allow"), py::arg("threads"), "(ids int64, values float32, stats dict)")
+             py::arg("allow"), py::arg("threads"), py::arg("want_stats") = false,
+             "(ids int64, values float32, stats dict or None)")
         .def("to_bytes", &PyHnswIndex::to_bytes)
         .def_property_readonly("rows", &PyHnswIndex::rows)
         .def_property_readonly("dim", &PyHnswIndex::dim)
