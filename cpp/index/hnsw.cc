@@ -556,20 +556,28 @@ Status HnswIndex::validate_graph() const {
         acc += uint64_t(levels_[r]) * (M_ + 1);
     }
     if (acc != upper_slots_) return corrupt("upper-level slots do not add up");
-    auto check_list = [&](const uint32_t* list, size_t cap, size_t r) -> Status {
+    // Search walks level lv only through nodes listed on level lv, so each listed node must
+    // exist there too (its run is then in bounds).
+    auto check_list = [&](const uint32_t* list, size_t cap, size_t r, int lv) -> Status {
         if (list[0] > cap)
             return corrupt("row " + std::to_string(r) + " has " + std::to_string(list[0]) +
                            " neighbours, more than " + std::to_string(cap));
-        for (uint32_t j = 0; j < list[0]; ++j)
-            if (list[1 + j] >= rows_)
+        for (uint32_t j = 0; j < list[0]; ++j) {
+            const uint32_t id = list[1 + j];
+            if (id >= rows_)
                 return corrupt("row " + std::to_string(r) + " links to row " +
-                               std::to_string(list[1 + j]) + " of " + std::to_string(rows_));
+                               std::to_string(id) + " of " + std::to_string(rows_));
+            if (levels_[id] < lv)
+                return corrupt("row " + std::to_string(r) + " links on level " +
+                               std::to_string(lv) + " to row " + std::to_string(id) +
+                               ", which is not on that level");
+        }
         return Status::OK();
     };
     for (size_t r = 0; r < rows_; ++r) {
-        VS_RETURN_IF_ERROR(check_list(list0(static_cast<uint32_t>(r)), M0_, r));
+        VS_RETURN_IF_ERROR(check_list(list0(static_cast<uint32_t>(r)), M0_, r, 0));
         for (int lv = 1; lv <= levels_[r]; ++lv)
-            VS_RETURN_IF_ERROR(check_list(list_upper(static_cast<uint32_t>(r), lv), M_, r));
+            VS_RETURN_IF_ERROR(check_list(list_upper(static_cast<uint32_t>(r), lv), M_, r, lv));
     }
     return Status::OK();
 }

@@ -272,6 +272,44 @@ def test_corrupt_buffers(data, indexes):
         HnswIndex.from_bytes(blob, base[:-1])
 
 
+def _reseal(image: bytearray) -> bytes:
+    """Recomputes both checksums, so that only the structural checks can catch a change."""
+    from vecstore import _core
+
+    image[120:124] = _core.crc32c(bytes(image[128:])).to_bytes(4, "little")
+    image[124:128] = _core.crc32c(bytes(image[:124])).to_bytes(4, "little")
+    return bytes(image)
+
+
+def test_inconsistent_images_with_valid_checksums(data, indexes):
+    base, queries = data
+    blob = indexes["L2"].to_bytes()
+    assert HnswIndex.from_bytes(_reseal(bytearray(blob)), base).rows == len(base)
+    links0 = int.from_bytes(blob[96:104], "little")
+    upper = int.from_bytes(blob[104:112], "little")
+    levels = int.from_bytes(blob[80:88], "little")
+    level0_row = int(np.argmin(np.frombuffer(blob, np.uint8, len(base), levels)))
+    cases = {
+        "links to row": [(links0, 1), (links0 + 4, len(base) + 5)],
+        "neighbours, more than": [(links0, 999)],
+        "not on that level": [(upper, 1), (upper + 4, level0_row)],
+    }
+    for message, writes in cases.items():
+        bad = bytearray(blob)
+        for offset, value in writes:
+            bad[offset:offset + 4] = int(value).to_bytes(4, "little")
+        with pytest.raises(CorruptionError, match=message):
+            HnswIndex.from_bytes(_reseal(bad), base)
+    bad = bytearray(blob)
+    bad[levels] = 60  # above the top level
+    with pytest.raises(CorruptionError):
+        HnswIndex.from_bytes(_reseal(bad), base)
+    bad = bytearray(blob)
+    bad[8] = 9  # another major version
+    with pytest.raises(CorruptionError, match="version 9"):
+        HnswIndex.from_bytes(_reseal(bad), base)
+
+
 def test_bad_inputs(data, indexes):
     base, queries = data
     index = indexes["L2"]
