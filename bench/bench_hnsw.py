@@ -209,6 +209,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=None, help="default: VECSTORE_BENCH_SCALE")
     parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
+    parser.add_argument("--only-vecstore", action="store_true", help="skip the other engines")
     args = parser.parse_args()
     scale = benchutil.env_scale() if args.scale is None else args.scale
     base, queries, truth = make_data(scale)
@@ -219,7 +220,10 @@ def main() -> None:
     print("| engine | build s | smallest ef (recall@10 >= 0.95) | recall@10 | QPS 1/call | "
           "QPS 1,000/call |")
     print("|---|---|---|---|---|---|")
+    ours, ours_ef = None, EF_LADDER[-1]
     for engine in available_engines():
+        if args.only_vecstore and not isinstance(engine, Vecstore):
+            continue
         start = time.perf_counter()
         engine.build(base, args.threads)
         build_s = time.perf_counter() - start
@@ -228,7 +232,33 @@ def main() -> None:
         batch = qps_batch(engine, queries, ef)
         print(f"| {engine.name} | {build_s:.2f} | {ef} | {r:.3f} | {single:,.0f} | "
               f"{batch:,.0f} |", flush=True)
-        del engine.index
+        if isinstance(engine, Vecstore):
+            ours, ours_ef = engine, ef
+        else:
+            del engine.index
+    if ours is not None:
+        filtered_table(ours.index, base, queries, ours_ef, args.threads)
+
+
+def filtered_table(index: HnswIndex, base, queries, ef: int, threads: int) -> None:
+    """vecstore with an allow-set: recall@10 against exact filtered k-NN and batch QPS."""
+    print()
+    print(f"Filtered search (vecstore, ef={ef}, {len(queries):,} queries per call):")
+    print()
+    print("| allowed | path | recall@10 | QPS (batch) |")
+    print("|---|---|---|---|")
+    rng = benchutil.make_rng("hnsw-allow")
+    for fraction in (0.001, 0.01, 0.1, 0.5, 1.0):
+        allow = rng.random(base.shape[0]) < fraction
+        truth = vecstore.knn(queries, base, K, "L2", allow=allow)[0]
+        stats: dict = {}
+        ids = index.search(queries, K, ef=ef, allow=allow, threads=threads, stats=stats)[0]
+        path = "graph" if stats["graph_queries"] else "exact scan"
+        best = min(_timed(lambda a=allow: index.search(queries, K, ef=ef, allow=a,
+                                                        threads=threads)) for _ in range(3))
+        r = float(np.mean([len(set(a[a >= 0]) & set(b[b >= 0])) / max(1, (b >= 0).sum())
+                           for a, b in zip(ids, truth)]))
+        print(f"| {fraction:.1%} | {path} | {r:.3f} | {len(queries) / best:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":
