@@ -108,7 +108,7 @@ class HnswIndex {
     static constexpr uint16_t kMajor = 1, kMinor = 0;
     // Relative cost of one traversal distance evaluation (random access, heap work) against one
     // row of an exact scan, in the filtered-search cost estimate.
-    static constexpr double kFilterExactFactor = 1.0;
+    static constexpr double kFilterExactFactor = 2.0;
 
     // Builds the graph over `base` (float32, 1 <= rows <= kMaxRows, dim >= 1) for L2, IP or
     // COSINE; M in [kMinM, kMaxM], ef_construction >= 1 (values below M act as M).
@@ -173,6 +173,8 @@ class HnswIndex {
     template <class Get>
     void layer_search(Get&& get, distance::ManyFn fn, const float* q, float q_scale, size_t ef,
                       search::AllowBits allow, Scratch* s, uint64_t* n_dist) const;
+    Status exact_allowed(const search::MatrixView& queries, size_t k, search::AllowBits allow,
+                         size_t allowed, int threads, int64_t* ids_out, float* values_out) const;
     void search_one(distance::ManyFn fn, const float* q, size_t k, size_t ef,
                     search::AllowBits allow, Scratch* s, int64_t* ids, float* vals,
                     uint64_t* distances) const;
