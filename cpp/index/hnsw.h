@@ -31,7 +31,8 @@
 // but never enter the result list. If the estimated cost of the traversal at the allowed fraction
 // exceeds the cost of scanning the allowed rows (allowed_rows < kFilterExactFactor * ef / s * M0,
 // s = allowed fraction) the whole call is answered by search::knn over the allowed rows instead,
-// which is exact. Results: ids (row numbers) best first, ties by smaller id; slots without a hit
+// which is exact (it copies the allowed rows into a compact matrix first, keeping their order).
+// Results: ids (row numbers) best first, ties by smaller id; slots without a hit
 // hold id -1 and +inf (L2) / -inf (IP, COSINE).
 //
 // Serialised image (all integers little-endian; the in-memory layout of a built index is the same
