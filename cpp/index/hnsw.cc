@@ -1,0 +1,769 @@
+// HnswIndex (index/hnsw.h): build, search, serialisation and validation of the graph.
+#include "index/hnsw.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "common/crc32c.h"
+#include "common/macros.h"
+#include "common/thread_pool.h"
+#include "search/rows.h"
+
+namespace vecstore {
+namespace index {
+
+namespace {
+
+using distance::Metric;
+using Pair = std::pair<float, uint32_t>;  // (key, id): smaller key closer, ties by smaller id
+
+constexpr char kMagic[8] = {'V', 'S', 'H', 'N', 'S', 'W', 0, 0};
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+uint64_t align64(uint64_t x) { return (x + 63) & ~uint64_t(63); }
+
+template <class T>
+void put(uint8_t* p, size_t off, T v) {
+    std::memcpy(p + off, &v, sizeof(T));
+}
+template <class T>
+T get(const uint8_t* p, size_t off) {
+    T v;
+    std::memcpy(&v, p + off, sizeof(T));
+    return v;
+}
+
+// Header field offsets (see the table in hnsw.h).
+enum : size_t {
+    kOffMagic = 0, kOffMajor = 8, kOffMinor = 10, kOffHeaderBytes = 12, kOffTotal = 16,
+    kOffRows = 24, kOffDim = 32, kOffMetric = 36, kOffM = 40, kOffM0 = 44, kOffEfc = 48,
+    kOffMaxLevel = 52, kOffEntry = 56, kOffFlags = 60, kOffSeed = 64, kOffUpperSlots = 72,
+    kOffSecLevels = 80, kOffSecUpperOff = 88, kOffSecLinks0 = 96, kOffSecUpper = 104,
+    kOffSecNorms = 112, kOffBodyCrc = 120, kOffHeaderCrc = 124,
+};
+
+// Min-heap / max-heap helpers over Pair vectors.
+struct Greater {
+    bool operator()(const Pair& a, const Pair& b) const { return a > b; }
+};
+
+inline size_t popcount_allowed(search::AllowBits allow, size_t rows) {
+    size_t full = rows / 8, count = 0;
+    for (size_t i = 0; i < full; ++i) count += static_cast<size_t>(__builtin_popcount(allow[i]));
+    for (size_t r = full * 8; r < rows; ++r) count += search::rows::allowed(allow, r) ? 1 : 0;
+    return count;
+}
+
+}  // namespace
+
+struct HnswIndex::Layout {
+    uint64_t levels, upper_off, links0, upper, norms, total;
+};
+
+struct HnswIndex::Scratch {
+    std::vector<uint16_t> mark;
+    uint16_t tag = 0;
+    std::vector<Pair> cand, top, eps, sel, tmp;
+    std::vector<uint32_t> nbrs;
+    std::vector<float> q;
+
+    std::vector<uint32_t> fresh;  // unvisited neighbours of the node being expanded
+
+    void new_epoch(size_t rows, size_t max_degree) {
+        if (fresh.size() < max_degree) fresh.resize(max_degree);
+        if (mark.size() < rows) {
+            mark.assign(rows, 0);
+            tag = 0;
+        }
+        if (++tag == 0) {
+            std::fill(mark.begin(), mark.end(), 0);
+            tag = 1;
+        }
+    }
+};
+
+HnswIndex::~HnswIndex() = default;
+
+HnswIndex::Layout HnswIndex::layout(size_t rows, size_t M, uint64_t upper_slots, bool norms) {
+    Layout l;
+    l.levels = kHeaderBytes;
+    l.upper_off = align64(l.levels + rows);
+    l.links0 = align64(l.upper_off + 8 * uint64_t(rows));
+    l.upper = align64(l.links0 + 4 * uint64_t(rows) * (2 * M + 1));
+    const uint64_t upper_end = l.upper + 4 * upper_slots;
+    l.norms = norms ? align64(upper_end) : 0;
+    l.total = norms ? l.norms + 4 * uint64_t(rows) : upper_end;
+    return l;
+}
+
+void HnswIndex::bind_sections(const uint8_t* image) {
+    const Layout l = layout(rows_, M_, upper_slots_, metric_ == Metric::kCosine);
+    image_ = image;
+    levels_ = image + l.levels;
+    upper_off_ = reinterpret_cast<const uint64_t*>(image + l.upper_off);
+    links0_ = reinterpret_cast<const uint32_t*>(image + l.links0);
+    upper_ = reinterpret_cast<const uint32_t*>(image + l.upper);
+    inv_norm_ = l.norms ? reinterpret_cast<const float*>(image + l.norms) : nullptr;
+    total_bytes_ = l.total;
+}
+
+inline float HnswIndex::key(distance::ManyFn fn, const float* q, float q_scale,
+                            uint32_t id) const {
+    float v;
+    fn(q, row(id), 1, base_.stride_bytes, dim_, &v);
+    float k;
+    switch (metric_) {
+        case Metric::kL2: k = v; break;
+        case Metric::kIP: k = -v; break;
+        default: k = -v * q_scale * inv_norm_[id]; break;
+    }
+    return k == k ? k : kInf;  // NaN would break the heaps' ordering
+}
+
+std::unique_ptr<HnswIndex::Scratch> HnswIndex::acquire_scratch() const {
+    {
+        std::lock_guard<std::mutex> g(scratch_mu_);
+        if (!scratch_pool_.empty()) {
+            auto s = std::move(scratch_pool_.back());
+            scratch_pool_.pop_back();
+            return s;
+        }
+    }
+    return std::make_unique<Scratch>();
+}
+
+void HnswIndex::release_scratch(std::unique_ptr<Scratch> s) const {
+    std::lock_guard<std::mutex> g(scratch_mu_);
+    scratch_pool_.push_back(std::move(s));
+}
+
+// Candidates (s->cand) form a min-heap, results (s->top) a max-heap of at most ef allowed nodes.
+// Disallowed nodes are expanded like any other but never enter s->top.
+template <class Get>
+void HnswIndex::layer_search(Get&& get, distance::ManyFn fn, const float* q, float q_scale,
+                             size_t ef, search::AllowBits allow, Scratch* s,
+                             uint64_t* n_dist) const {
+    s->new_epoch(rows_, M0_);
+    auto& cand = s->cand;
+    auto& top = s->top;
+    cand.clear();
+    top.clear();
+    for (const Pair& e : s->eps) {
+        if (s->mark[e.second] == s->tag) continue;
+        s->mark[e.second] = s->tag;
+        cand.push_back(e);
+        std::push_heap(cand.begin(), cand.end(), Greater());
+        if (search::rows::allowed(allow, e.second)) {
+            top.push_back(e);
+            std::push_heap(top.begin(), top.end());
+        }
+    }
+    uint64_t evals = 0;
+    while (!cand.empty()) {
+        const Pair c = cand.front();
+        if (top.size() >= ef && c.first > top.front().first) break;
+        std::pop_heap(cand.begin(), cand.end(), Greater());
+        cand.pop_back();
+        const auto nb = get(c.second);
+        // Collect the unvisited neighbours and prefetch their rows before computing any
+        // distance: the row loads (random DRAM/L3 accesses) then overlap instead of serialising.
+        uint32_t* fresh = s->fresh.data();
+        uint32_t n_fresh = 0;
+        for (uint32_t j = 0; j < nb.second; ++j) {
+            const uint32_t id = nb.first[j];
+            if (s->mark[id] == s->tag) continue;
+            s->mark[id] = s->tag;
+            fresh[n_fresh++] = id;
+            const char* r = reinterpret_cast<const char*>(row(id));
+            for (size_t b = 0; b < prefetch_bytes_; b += 64) __builtin_prefetch(r + b);
+        }
+        for (uint32_t j = 0; j < n_fresh; ++j) {
+            const uint32_t id = fresh[j];
+            const float d = key(fn, q, q_scale, id);
+            if (top.size() < ef || d < top.front().first) {
+                cand.emplace_back(d, id);
+                std::push_heap(cand.begin(), cand.end(), Greater());
+                if (search::rows::allowed(allow, id)) {
+                    top.emplace_back(d, id);
+                    std::push_heap(top.begin(), top.end());
+                    if (top.size() > ef) {
+                        std::pop_heap(top.begin(), top.end());
+                        top.pop_back();
+                    }
+                }
+            }
+        }
+        evals += n_fresh;
+    }
+    if (n_dist) *n_dist += evals;
+}
+
+// ---- build ----------------------------------------------------------------------------------
+
+class HnswIndex::Builder {
+  public:
+    explicit Builder(HnswIndex* ix)
+        : ix_(*ix),
+          links0_(const_cast<uint32_t*>(ix->links0_)),
+          upper_(const_cast<uint32_t*>(ix->upper_)),
+          locks_(new std::mutex[ix->rows_]),
+          fn_(distance::active().many[0][static_cast<int>(
+              ix->metric_ == Metric::kL2 ? Metric::kL2 : Metric::kIP)]) {}
+
+    void insert(uint32_t q, Scratch* s) {
+        const int level = ix_.levels_[q];
+        std::unique_lock<std::mutex> glock(global_mu_);
+        const int top_level = ix_.max_level_;
+        const uint32_t ep = ix_.entry_;
+        if (level <= top_level) glock.unlock();
+
+        const float* qv = ix_.row(q);
+        const float qs = scale(q);
+        uint32_t cur = ep;
+        float cur_d = ix_.key(fn_, qv, qs, cur);
+        for (int l = top_level; l > level; --l) {
+            bool changed = true;
+            while (changed) {
+                changed = false;
+                const auto nb = copy_list(cur, l, s);
+                for (uint32_t j = 0; j < nb.second; ++j) {
+                    const float d = ix_.key(fn_, qv, qs, nb.first[j]);
+                    if (d < cur_d || (d == cur_d && nb.first[j] < cur)) {
+                        cur_d = d;
+                        cur = nb.first[j];
+                        changed = true;
+                    }
+                }
+            }
+        }
+        const size_t efc = std::max(ix_.ef_construction_, ix_.M_);
+        for (int l = std::min(level, top_level); l >= 0; --l) {
+            s->eps.assign(1, Pair(cur_d, cur));
+            ix_.layer_search([&](uint32_t id) { return copy_list(id, l, s); }, fn_, qv, qs, efc,
+                             nullptr, s, nullptr);
+            // Ascending (key, id), without q itself.
+            std::sort_heap(s->top.begin(), s->top.end());
+            s->tmp.clear();
+            for (const Pair& p : s->top)
+                if (p.second != q) s->tmp.push_back(p);
+            if (s->tmp.empty()) continue;
+            cur_d = s->tmp[0].first;
+            cur = s->tmp[0].second;
+            select(s->tmp, ix_.M_, &s->sel);
+            {
+                std::lock_guard<std::mutex> g(locks_[q]);
+                uint32_t* list = mutable_list(q, l);
+                list[0] = static_cast<uint32_t>(s->sel.size());
+                for (size_t j = 0; j < s->sel.size(); ++j) list[1 + j] = s->sel[j].second;
+            }
+            // s->sel is reused by connect(): copy the chosen ids first.
+            std::vector<Pair> chosen(s->sel);
+            for (const Pair& p : chosen) connect(p.second, q, p.first, l, s);
+        }
+        if (level > top_level) {
+            ix_.max_level_ = level;
+            ix_.entry_ = q;
+        }
+    }
+
+  private:
+    float scale(uint32_t id) const {
+        return ix_.metric_ == Metric::kCosine ? ix_.inv_norm_[id] : 1.0f;
+    }
+    uint32_t* mutable_list(uint32_t id, int l) {
+        return l == 0 ? links0_ + size_t(id) * (ix_.M0_ + 1)
+                      : upper_ + ix_.upper_off_[id] + size_t(l - 1) * (ix_.M_ + 1);
+    }
+    std::pair<const uint32_t*, uint32_t> copy_list(uint32_t id, int l, Scratch* s) {
+        std::lock_guard<std::mutex> g(locks_[id]);
+        const uint32_t* list = mutable_list(id, l);
+        s->nbrs.assign(list + 1, list + 1 + list[0]);
+        return {s->nbrs.data(), list[0]};
+    }
+
+    // The HNSW heuristic: walk candidates (ascending key to the base point) and keep one unless
+    // it is closer to an already kept neighbour than to the base point. Fewer than `cap`
+    // candidates are all kept (small graphs stay connected, duplicates included).
+    void select(const std::vector<Pair>& cands, size_t cap, std::vector<Pair>* out) const {
+        out->clear();
+        if (cands.size() <= cap) {
+            out->assign(cands.begin(), cands.end());
+            return;
+        }
+        for (const Pair& c : cands) {
+            if (out->size() >= cap) break;
+            const float* cv = ix_.row(c.second);
+            const float cs = scale(c.second);
+            bool good = true;
+            for (const Pair& o : *out) {
+                if (ix_.key(fn_, cv, cs, o.second) < c.first) {
+                    good = false;
+                    break;
+                }
+            }
+            if (good) out->push_back(c);
+        }
+    }
+
+    // Adds q to e's list at level l, re-pruning a full list with the heuristic.
+    void connect(uint32_t e, uint32_t q, float d_eq, int l, Scratch* s) {
+        std::lock_guard<std::mutex> g(locks_[e]);
+        uint32_t* list = mutable_list(e, l);
+        const uint32_t cap = static_cast<uint32_t>(l == 0 ? ix_.M0_ : ix_.M_);
+        const uint32_t count = list[0];
+        for (uint32_t j = 0; j < count; ++j)
+            if (list[1 + j] == q) return;
+        if (count < cap) {
+            list[1 + count] = q;
+            list[0] = count + 1;
+            return;
+        }
+        const float* ev = ix_.row(e);
+        const float es = scale(e);
+        s->tmp.clear();
+        s->tmp.emplace_back(d_eq, q);
+        for (uint32_t j = 0; j < count; ++j)
+            s->tmp.emplace_back(ix_.key(fn_, ev, es, list[1 + j]), list[1 + j]);
+        std::sort(s->tmp.begin(), s->tmp.end());
+        select(s->tmp, cap, &s->sel);
+        list[0] = static_cast<uint32_t>(s->sel.size());
+        for (size_t j = 0; j < s->sel.size(); ++j) list[1 + j] = s->sel[j].second;
+    }
+
+    HnswIndex& ix_;
+    uint32_t* links0_;
+    uint32_t* upper_;
+    std::unique_ptr<std::mutex[]> locks_;
+    std::mutex global_mu_;
+    distance::ManyFn fn_;
+};
+
+Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int threads,
+                        std::unique_ptr<HnswIndex>* out) {
+    if (base.dtype != distance::DType::kFloat32)
+        return Status::InvalidArgument("HNSW needs float32 vectors");
+    if (p.metric != Metric::kL2 && p.metric != Metric::kIP && p.metric != Metric::kCosine)
+        return Status::InvalidArgument("HNSW supports the L2, IP and COSINE metrics");
+    if (base.rows == 0 || base.rows > kMaxRows)
+        return Status::InvalidArgument("HNSW needs between 1 and 4294967294 rows");
+    if (base.dim == 0 || base.dim > 0xFFFFFFFFu)
+        return Status::InvalidArgument("HNSW needs a dimension of at least 1");
+    if (base.stride_bytes < base.dim * sizeof(float))
+        return Status::InvalidArgument("row stride is smaller than a row");
+    if (p.M < kMinM || p.M > kMaxM)
+        return Status::InvalidArgument("M must be between 2 and 2048");
+    if (p.ef_construction == 0 || p.ef_construction > 0xFFFFFFFFu)
+        return Status::InvalidArgument("ef_construction must be at least 1");
+
+    std::unique_ptr<HnswIndex> ix(new HnswIndex());
+    ix->base_ = base;
+    ix->metric_ = p.metric;
+    ix->rows_ = base.rows;
+    ix->dim_ = base.dim;
+    ix->prefetch_bytes_ = std::min<size_t>(256, base.dim * sizeof(float));
+    ix->M_ = p.M;
+    ix->M0_ = 2 * p.M;
+    ix->ef_construction_ = p.ef_construction;
+    ix->seed_ = p.seed;
+
+    // Levels from a hash of (seed, row): P(level >= l) = M^-l.
+    const double ml = 1.0 / std::log(static_cast<double>(p.M));
+    std::vector<uint8_t> levels(base.rows);
+    uint64_t upper_slots = 0;
+    for (size_t r = 0; r < base.rows; ++r) {
+        const uint64_t h = splitmix64(p.seed ^ splitmix64(r));
+        const double u = static_cast<double>((h >> 11) + 1) * 0x1p-53;  // (0, 1]
+        const double lv = std::floor(-std::log(u) * ml);
+        levels[r] = static_cast<uint8_t>(std::min<double>(lv, kMaxLevel));
+        upper_slots += uint64_t(levels[r]) * (p.M + 1);
+    }
+    ix->upper_slots_ = upper_slots;
+    const Layout l = layout(base.rows, p.M, upper_slots, p.metric == Metric::kCosine);
+    ix->owned_.assign((l.total + 7) / 8, 0);
+    uint8_t* img = reinterpret_cast<uint8_t*>(ix->owned_.data());
+    std::memcpy(img + l.levels, levels.data(), base.rows);
+    uint64_t* uoff = reinterpret_cast<uint64_t*>(img + l.upper_off);
+    uint64_t acc = 0;
+    for (size_t r = 0; r < base.rows; ++r) {
+        uoff[r] = acc;
+        acc += uint64_t(levels[r]) * (p.M + 1);
+    }
+    ix->bind_sections(img);
+    if (p.metric == Metric::kCosine) {
+        float* inv = reinterpret_cast<float*>(img + l.norms);
+        const distance::ManyFn ip = distance::active().many[0][static_cast<int>(Metric::kIP)];
+        ThreadPool::instance().parallel_for((base.rows + 1023) / 1024, threads, [&](size_t t) {
+            const size_t end = std::min(base.rows, (t + 1) * 1024);
+            for (size_t r = t * 1024; r < end; ++r) {
+                const float* x = ix->row(static_cast<uint32_t>(r));
+                float sq;
+                ip(x, x, 1, base.stride_bytes, base.dim, &sq);
+                inv[r] = sq > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(sq)))
+                                : 0.0f;
+            }
+        });
+    }
+
+    ix->entry_ = 0;
+    ix->max_level_ = levels[0];
+    Builder builder(ix.get());
+    if (base.rows > 1) {
+        // Small blocks keep the early, tiny graph from being built by many threads at once
+        // while still spreading the work.
+        const size_t n = base.rows - 1;
+        const size_t block = 16;
+        ThreadPool::instance().parallel_for((n + block - 1) / block, threads, [&](size_t t) {
+            auto s = ix->acquire_scratch();
+            const size_t end = std::min(n, (t + 1) * block);
+            for (size_t i = t * block; i < end; ++i) builder.insert(static_cast<uint32_t>(i + 1), s.get());
+            ix->release_scratch(std::move(s));
+        });
+    }
+
+    // Header.
+    std::memcpy(img + kOffMagic, kMagic, 8);
+    put<uint16_t>(img, kOffMajor, kMajor);
+    put<uint16_t>(img, kOffMinor, kMinor);
+    put<uint32_t>(img, kOffHeaderBytes, kHeaderBytes);
+    put<uint64_t>(img, kOffTotal, l.total);
+    put<uint64_t>(img, kOffRows, base.rows);
+    put<uint32_t>(img, kOffDim, static_cast<uint32_t>(base.dim));
+    put<uint32_t>(img, kOffMetric, static_cast<uint32_t>(p.metric));
+    put<uint32_t>(img, kOffM, static_cast<uint32_t>(p.M));
+    put<uint32_t>(img, kOffM0, static_cast<uint32_t>(2 * p.M));
+    put<uint32_t>(img, kOffEfc, static_cast<uint32_t>(p.ef_construction));
+    put<uint32_t>(img, kOffMaxLevel, static_cast<uint32_t>(ix->max_level_));
+    put<uint32_t>(img, kOffEntry, ix->entry_);
+    put<uint32_t>(img, kOffFlags, 0);
+    put<uint64_t>(img, kOffSeed, p.seed);
+    put<uint64_t>(img, kOffUpperSlots, upper_slots);
+    put<uint64_t>(img, kOffSecLevels, l.levels);
+    put<uint64_t>(img, kOffSecUpperOff, l.upper_off);
+    put<uint64_t>(img, kOffSecLinks0, l.links0);
+    put<uint64_t>(img, kOffSecUpper, l.upper);
+    put<uint64_t>(img, kOffSecNorms, l.norms);
+    put<uint32_t>(img, kOffBodyCrc, crc32c::value(img + kHeaderBytes, l.total - kHeaderBytes));
+    put<uint32_t>(img, kOffHeaderCrc, crc32c::value(img, kOffHeaderCrc));
+    *out = std::move(ix);
+    return Status::OK();
+}
+
+// ---- serialisation ---------------------------------------------------------------------------
+
+void HnswIndex::serialize(void* dst) const { std::memcpy(dst, image_, total_bytes_); }
+
+Status HnswIndex::load(const void* data, size_t size, const search::MatrixView& base,
+                       std::unique_ptr<HnswIndex>* out) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    auto corrupt = [](const std::string& m) { return Status::Corruption("HNSW index: " + m); };
+    if (data == nullptr || size < kHeaderBytes)
+        return corrupt("truncated: " + std::to_string(size) + " bytes, the header alone is " +
+                       std::to_string(kHeaderBytes));
+    if (std::memcmp(p, kMagic, 8) != 0) return corrupt("bad magic (not an HNSW index image)");
+    const uint16_t major = get<uint16_t>(p, kOffMajor);
+    if (major != kMajor)
+        return corrupt("format version " + std::to_string(major) + " is not supported (this "
+                       "build reads version " + std::to_string(kMajor) + ")");
+    if (get<uint32_t>(p, kOffHeaderCrc) != crc32c::value(p, kOffHeaderCrc))
+        return corrupt("header checksum mismatch");
+    if (get<uint32_t>(p, kOffHeaderBytes) != kHeaderBytes) return corrupt("bad header size");
+    const uint64_t total = get<uint64_t>(p, kOffTotal);
+    if (total != size)
+        return corrupt("size mismatch: the header says " + std::to_string(total) +
+                       " bytes, the buffer has " + std::to_string(size) +
+                       " (truncated or padded)");
+    const uint64_t rows = get<uint64_t>(p, kOffRows);
+    const uint32_t dim = get<uint32_t>(p, kOffDim);
+    const uint32_t metric = get<uint32_t>(p, kOffMetric);
+    const uint32_t M = get<uint32_t>(p, kOffM);
+    const uint32_t M0 = get<uint32_t>(p, kOffM0);
+    const uint32_t max_level = get<uint32_t>(p, kOffMaxLevel);
+    const uint32_t entry = get<uint32_t>(p, kOffEntry);
+    const uint64_t upper_slots = get<uint64_t>(p, kOffUpperSlots);
+    if (rows == 0 || rows > kMaxRows) return corrupt("bad row count");
+    if (dim == 0) return corrupt("bad dimension");
+    if (metric > static_cast<uint32_t>(Metric::kCosine)) return corrupt("bad metric");
+    if (M < kMinM || M > kMaxM || M0 != 2 * M) return corrupt("bad M / M0");
+    if (get<uint32_t>(p, kOffEfc) == 0) return corrupt("bad ef_construction");
+    if (max_level > kMaxLevel || entry >= rows) return corrupt("bad entry point or max level");
+    if (get<uint32_t>(p, kOffFlags) != 0) return corrupt("unknown flags");
+    if (upper_slots > rows * uint64_t(max_level) * (M + 1)) return corrupt("bad upper slot count");
+    const bool cosine = metric == static_cast<uint32_t>(Metric::kCosine);
+    const Layout l = layout(rows, M, upper_slots, cosine);
+    if (l.total != total || get<uint64_t>(p, kOffSecLevels) != l.levels ||
+        get<uint64_t>(p, kOffSecUpperOff) != l.upper_off ||
+        get<uint64_t>(p, kOffSecLinks0) != l.links0 || get<uint64_t>(p, kOffSecUpper) != l.upper ||
+        get<uint64_t>(p, kOffSecNorms) != l.norms)
+        return corrupt("section offsets disagree with the header's sizes");
+    if (get<uint32_t>(p, kOffBodyCrc) != crc32c::value(p + kHeaderBytes, size - kHeaderBytes))
+        return corrupt("body checksum mismatch");
+
+    if (base.dtype != distance::DType::kFloat32 || base.rows != rows || base.dim != dim)
+        return Status::InvalidArgument(
+            "the index was built over " + std::to_string(rows) + " x " + std::to_string(dim) +
+            " float32 vectors; pass the same matrix (got " + std::to_string(base.rows) + " x " +
+            std::to_string(base.dim) + ")");
+    if (base.stride_bytes < size_t(dim) * sizeof(float))
+        return Status::InvalidArgument("row stride is smaller than a row");
+
+    std::unique_ptr<HnswIndex> ix(new HnswIndex());
+    ix->base_ = base;
+    ix->metric_ = static_cast<Metric>(metric);
+    ix->rows_ = rows;
+    ix->dim_ = dim;
+    ix->prefetch_bytes_ = std::min<size_t>(256, size_t(dim) * sizeof(float));
+    ix->M_ = M;
+    ix->M0_ = M0;
+    ix->ef_construction_ = get<uint32_t>(p, kOffEfc);
+    ix->seed_ = get<uint64_t>(p, kOffSeed);
+    ix->upper_slots_ = upper_slots;
+    ix->max_level_ = static_cast<int>(max_level);
+    ix->entry_ = entry;
+    const uint8_t* img = p;
+    if (reinterpret_cast<uintptr_t>(p) % 8 != 0) {  // in place needs aligned uint64/uint32 reads
+        ix->owned_.resize((size + 7) / 8);
+        std::memcpy(ix->owned_.data(), p, size);
+        img = reinterpret_cast<const uint8_t*>(ix->owned_.data());
+    }
+    ix->bind_sections(img);
+    VS_RETURN_IF_ERROR(ix->validate_graph());
+    *out = std::move(ix);
+    return Status::OK();
+}
+
+Status HnswIndex::validate_graph() const {
+    auto corrupt = [](const std::string& m) { return Status::Corruption("HNSW index: " + m); };
+    if (levels_[entry_] != max_level_) return corrupt("the entry point is not on the top level");
+    uint64_t acc = 0;
+    for (size_t r = 0; r < rows_; ++r) {
+        if (levels_[r] > max_level_)
+            return corrupt("row " + std::to_string(r) + " is above the top level");
+        if (upper_off_[r] != acc)
+            return corrupt("upper-level offset of row " + std::to_string(r) + " is wrong");
+        acc += uint64_t(levels_[r]) * (M_ + 1);
+    }
+    if (acc != upper_slots_) return corrupt("upper-level slots do not add up");
+    // Search walks level lv only through nodes listed on level lv, so each listed node must
+    // exist there too (its run is then in bounds).
+    auto check_list = [&](const uint32_t* list, size_t cap, size_t r, int lv) -> Status {
+        if (list[0] > cap)
+            return corrupt("row " + std::to_string(r) + " has " + std::to_string(list[0]) +
+                           " neighbours, more than " + std::to_string(cap));
+        for (uint32_t j = 0; j < list[0]; ++j) {
+            const uint32_t id = list[1 + j];
+            if (id >= rows_)
+                return corrupt("row " + std::to_string(r) + " links to row " +
+                               std::to_string(id) + " of " + std::to_string(rows_));
+            if (levels_[id] < lv)
+                return corrupt("row " + std::to_string(r) + " links on level " +
+                               std::to_string(lv) + " to row " + std::to_string(id) +
+                               ", which is not on that level");
+        }
+        return Status::OK();
+    };
+    for (size_t r = 0; r < rows_; ++r) {
+        VS_RETURN_IF_ERROR(check_list(list0(static_cast<uint32_t>(r)), M0_, r, 0));
+        for (int lv = 1; lv <= levels_[r]; ++lv)
+            VS_RETURN_IF_ERROR(check_list(list_upper(static_cast<uint32_t>(r), lv), M_, r, lv));
+    }
+    return Status::OK();
+}
+
+// ---- search ----------------------------------------------------------------------------------
+
+void HnswIndex::search_one(distance::ManyFn fn, const float* q_in, size_t k, size_t ef,
+                           search::AllowBits allow, Scratch* s, int64_t* ids, float* vals,
+                           uint64_t* n_dist) const {
+    const float* q = q_in;
+    if (metric_ == Metric::kCosine) {
+        double sq = 0;
+        for (size_t i = 0; i < dim_; ++i) sq += double(q_in[i]) * q_in[i];
+        const float inv = sq > 0 ? static_cast<float>(1.0 / std::sqrt(sq)) : 0.0f;
+        s->q.resize(dim_);
+        for (size_t i = 0; i < dim_; ++i) s->q[i] = q_in[i] * inv;
+        q = s->q.data();
+    }
+    uint32_t cur = entry_;
+    float cur_d = key(fn, q, 1.0f, cur);
+    uint64_t evals = 1;
+    for (int l = max_level_; l > 0; --l) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            const uint32_t* list = list_upper(cur, l);
+            const uint32_t count = list[0];
+            for (uint32_t j = 0; j < count; ++j) {
+                const uint32_t id = list[1 + j];
+                const float d = key(fn, q, 1.0f, id);
+                ++evals;
+                if (d < cur_d || (d == cur_d && id < cur)) {
+                    cur_d = d;
+                    cur = id;
+                    changed = true;
+                }
+            }
+        }
+    }
+    s->eps.assign(1, Pair(cur_d, cur));
+    layer_search(
+        [&](uint32_t id) {
+            const uint32_t* list = list0(id);
+            return std::pair<const uint32_t*, uint32_t>(list + 1, list[0]);
+        },
+        fn, q, 1.0f, std::max(ef, k), allow, s, &evals);
+    if (n_dist) *n_dist += evals;
+
+    std::sort_heap(s->top.begin(), s->top.end());
+    const size_t found = std::min(k, s->top.size());
+    if (metric_ == Metric::kCosine) {
+        // Report the cosine kernel's values, best first, ties by smaller id.
+        const distance::ManyFn cos = distance::active().many[0][static_cast<int>(Metric::kCosine)];
+        s->tmp.clear();
+        for (size_t j = 0; j < found; ++j) {
+            float v;
+            cos(q_in, row(s->top[j].second), 1, base_.stride_bytes, dim_, &v);
+            s->tmp.emplace_back(-v, s->top[j].second);
+        }
+        std::sort(s->tmp.begin(), s->tmp.end());
+        for (size_t j = 0; j < found; ++j) {
+            ids[j] = s->tmp[j].second;
+            vals[j] = -s->tmp[j].first;
+        }
+    } else {
+        const bool neg = metric_ == Metric::kIP;
+        for (size_t j = 0; j < found; ++j) {
+            ids[j] = s->top[j].second;
+            vals[j] = neg ? -s->top[j].first : s->top[j].first;
+        }
+    }
+    const float pad = metric_ == Metric::kL2 ? kInf : -kInf;
+    for (size_t j = found; j < k; ++j) {
+        ids[j] = -1;
+        vals[j] = pad;
+    }
+}
+
+// The allowed rows are gathered into a compact matrix first: search::knn over the full base would
+// walk the whole allow bitset for every block of every query, which at 0.1% allowed of 100k rows
+// cost more than the distances. Row order is kept, so knn's tie order (smaller id first) and its
+// values carry over unchanged.
+Status HnswIndex::exact_allowed(const search::MatrixView& queries, size_t k,
+                                search::AllowBits allow, size_t allowed, int threads,
+                                int64_t* ids_out, float* values_out) const {
+    const size_t m = queries.rows;
+    const float pad = metric_ == Metric::kL2 ? kInf : -kInf;
+    if (allowed == 0) {
+        std::fill(ids_out, ids_out + m * k, int64_t(-1));
+        std::fill(values_out, values_out + m * k, pad);
+        return Status::OK();
+    }
+    std::vector<uint32_t> rows;
+    rows.reserve(allowed);
+    search::rows::for_each_allowed_run(allow, 0, rows_, [&](size_t b, size_t e) {
+        for (size_t r = b; r < e; ++r) rows.push_back(static_cast<uint32_t>(r));
+    });
+    std::vector<float> compact(rows.size() * dim_);
+    for (size_t i = 0; i < rows.size(); ++i)
+        std::memcpy(compact.data() + i * dim_, row(rows[i]), dim_ * sizeof(float));
+    search::MatrixView cv;
+    cv.data = compact.data();
+    cv.rows = rows.size();
+    cv.dim = dim_;
+    cv.stride_bytes = dim_ * sizeof(float);
+    const size_t kk = std::min(k, rows.size());
+    std::vector<int64_t> ids(m * kk);
+    std::vector<float> vals(m * kk);
+    bool nonfinite = false;
+    VS_RETURN_IF_ERROR(search::knn(queries, cv, kk, metric_, nullptr, threads, ids.data(),
+                                   vals.data(), &nonfinite));
+    for (size_t i = 0; i < m; ++i) {
+        for (size_t j = 0; j < k; ++j) {
+            const bool hit = j < kk && ids[i * kk + j] >= 0;
+            ids_out[i * k + j] = hit ? int64_t(rows[size_t(ids[i * kk + j])]) : -1;
+            values_out[i * k + j] = hit ? vals[i * kk + j] : pad;
+        }
+    }
+    return Status::OK();
+}
+
+Status HnswIndex::search(const search::MatrixView& queries, size_t k, size_t ef,
+                         search::AllowBits allow, int threads, int64_t* ids_out,
+                         float* values_out, HnswSearchStats* stats) const {
+    if (queries.dtype != distance::DType::kFloat32 || queries.dim != dim_)
+        return Status::InvalidArgument("queries must be float32 with the index's dimension");
+    if (k == 0) return Status::InvalidArgument("k must be at least 1");
+    const size_t m = queries.rows;
+    if (m == 0) return Status::OK();
+    ef = std::max(ef, k);
+    for (size_t i = 0; i < m; ++i) {
+        const float* q = reinterpret_cast<const float*>(static_cast<const char*>(queries.data) +
+                                                        i * queries.stride_bytes);
+        float acc = 0.0f;  // x * 0 is 0 for finite x, NaN for NaN and +-inf
+        for (size_t j = 0; j < dim_; ++j) acc += q[j] * 0.0f;
+        if (acc != 0.0f)
+            return Status::InvalidArgument(
+                "queries row " + std::to_string(i) +
+                " contains NaN or infinity; vecstore rejects non-finite vectors: drop or repair "
+                "them (e.g. np.nan_to_num)");
+    }
+
+    if (allow != nullptr) {
+        const size_t allowed = popcount_allowed(allow, rows_);
+        // Traversal cost ~ the ef / s candidates it must expand to collect ef allowed results,
+        // each with up to M0 neighbours; scan cost ~ one row per allowed row.
+        const double s = static_cast<double>(allowed) / static_cast<double>(rows_);
+        const double graph_cost =
+            allowed == 0 ? 0.0 : kFilterExactFactor * double(ef) / s * double(M0_);
+        if (allowed <= ef || double(allowed) <= graph_cost) {
+            if (stats) stats->exact_queries += m;
+            return exact_allowed(queries, k, allow, allowed, threads, ids_out, values_out);
+        }
+    }
+
+    const distance::ManyFn fn = distance::active().many[0][static_cast<int>(
+        metric_ == Metric::kL2 ? Metric::kL2 : Metric::kIP)];
+    std::atomic<uint64_t> total_evals{0};
+    auto run = [&](size_t begin, size_t end) {
+        auto s = acquire_scratch();
+        uint64_t evals = 0;
+        for (size_t i = begin; i < end; ++i) {
+            const float* q = reinterpret_cast<const float*>(
+                static_cast<const char*>(queries.data) + i * queries.stride_bytes);
+            search_one(fn, q, k, ef, allow, s.get(), ids_out + i * k, values_out + i * k, &evals);
+        }
+        total_evals += evals;
+        release_scratch(std::move(s));
+    };
+    // resolve_threads() asks the OS for the core count (a /sys read, ~10 us): skip it where
+    // one thread is all a call can use.
+    const int t = (m == 1 || threads == 1) ? 1 : ThreadPool::resolve_threads(threads);
+    if (t <= 1) {
+        run(0, m);
+    } else {
+        const size_t block = std::max<size_t>(1, std::min<size_t>(16, m / (size_t(t) * 8)));
+        ThreadPool::instance().parallel_for((m + block - 1) / block, t, [&](size_t b) {
+            run(b * block, std::min(m, (b + 1) * block));
+        });
+    }
+    if (stats) {
+        stats->graph_queries += m;
+        stats->distances += total_evals.load();
+    }
+    return Status::OK();
+}
+
+}  // namespace index
+}  // namespace vecstore

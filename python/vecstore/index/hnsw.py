@@ -1,0 +1,255 @@
+"""HNSW graph index over a float32 matrix (the C++ engine in ``cpp/index/hnsw.{h,cc}``).
+
+The index holds the graph only: the vectors stay in the caller's matrix (a sealed segment's mapped
+rows), which the index reads in place and which must not change while the index lives. Values
+are Milvus's: ``L2`` the squared distance, ``IP`` the inner product, ``COSINE`` the cosine
+similarity; ``IP`` and ``COSINE`` list larger values first. Results are shaped like
+:func:`vecstore.knn`'s; slots without a hit hold id -1 and +inf (L2) or -inf (IP, COSINE).
+
+Filtered search: ``allow`` restricts the results to allowed rows inside the graph traversal
+(disallowed rows are walked through, never returned); when few rows are allowed the engine scans
+the allowed rows exactly instead, chosen per call by a cost estimate, so recall stays high at any
+selectivity. ``search(..., stats=d)`` reports which path answered.
+
+Serialisation: :meth:`HnswIndex.to_bytes` gives a versioned, checksummed flat image (layout in
+``cpp/index/hnsw.h``); :meth:`HnswIndex.from_bytes` opens one over the same matrix, reading the
+buffer in place (a ``bytes``, ``mmap`` or numpy buffer, kept alive by the index) after checking
+its checksums and every size, offset and link; damage raises :class:`vecstore.CorruptionError`.
+
+Threads: build and multi-query search run on the core's thread pool (``threads=0``: all cores)
+with the GIL released; one object may be searched from several Python threads at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vecstore import _core
+from vecstore.common.vectors import check_count, check_matrix, normalize_metric, reject_nonfinite
+from vecstore.compute import QUERY_CHUNK, _chunks
+from vecstore.errors import InvalidArgument
+
+__all__ = ["HnswIndex"]
+
+MAX_ROWS = 0xFFFFFFFE
+DEFAULT_EF = 64
+MAX_K = 1 << 31
+
+
+def _check_base(base: object) -> np.ndarray:
+    arr, kind = check_matrix(base, "base")
+    if kind != "float32":
+        raise InvalidArgument(
+            f"HnswIndex needs float32 vectors, got {kind}; "
+            "pass np.ascontiguousarray(base, dtype=np.float32)"
+        )
+    if arr.shape[0] == 0:
+        raise InvalidArgument("base has no rows; an HNSW index needs at least one")
+    if arr.shape[0] > MAX_ROWS:
+        raise InvalidArgument(
+            f"base has {arr.shape[0]} rows, an HNSW index holds at most {MAX_ROWS}; "
+            "split the data into segments"
+        )
+    return arr
+
+
+def _check_metric(metric: object) -> str:
+    m = normalize_metric(metric, "float32")
+    if m not in ("L2", "IP", "COSINE"):
+        raise InvalidArgument(f"HnswIndex supports the L2, IP and COSINE metrics, got {m}")
+    return m
+
+
+def _packed_allow(allow: object, n: int) -> np.ndarray | None:
+    """A bool mask of shape (n,) is packed; a packed uint8 bitset of ceil(n / 8) bytes (as
+    ``np.packbits(mask, bitorder="little")`` writes it) is used as is."""
+    if allow is None:
+        return None
+    if isinstance(allow, np.ndarray) and allow.dtype == np.bool_ and allow.shape == (n,):
+        return np.packbits(allow, bitorder="little")
+    nbytes = (n + 7) // 8
+    if isinstance(allow, np.ndarray) and allow.dtype == np.uint8 and allow.shape == (nbytes,):
+        return np.ascontiguousarray(allow)
+    got = (
+        f"{allow.dtype} array of shape {allow.shape}"
+        if isinstance(allow, np.ndarray)
+        else type(allow).__name__
+    )
+    raise InvalidArgument(
+        f"allow must be a boolean numpy array of shape ({n},) (one flag per base row) or its "
+        f"packed form, a uint8 array of shape ({nbytes},) from np.packbits(mask, "
+        f"bitorder='little'); got {got}"
+    )
+
+
+class HnswIndex:
+    """An HNSW graph over the rows of a float32 matrix; build with :meth:`build`, reopen with
+    :meth:`from_bytes`."""
+
+    __slots__ = ("_base", "_impl", "_metric")
+
+    def __init__(self, impl: _core.HnswIndex, base: np.ndarray, metric: str) -> None:
+        """Internal: use :meth:`build` or :meth:`from_bytes`."""
+        self._impl = impl
+        self._base = base
+        self._metric = metric
+
+    @classmethod
+    def build(
+        cls,
+        base: np.ndarray,
+        metric: str = "L2",
+        M: int = 16,  # noqa: N803 (Milvus's parameter name)
+        ef_construction: int = 200,
+        seed: int = 0,
+        threads: int = 0,
+    ) -> HnswIndex:
+        """Builds the graph over ``base``.
+
+        Args:
+            base: (n, dim) float32 matrix, n >= 1, finite; rows must be contiguous (a row-strided
+                view is fine). Read in place and referenced by the index: do not modify it.
+            metric: ``L2``, ``IP`` or ``COSINE``, case-insensitive.
+            M: neighbours per node on the upper levels (2 * M on level 0), 2..2048.
+            ef_construction: candidate list size while inserting (>= 1; values below M act as M).
+            seed: seeds the level assignment. With ``threads=1`` the graph is a deterministic
+                function of the data, the parameters and the seed.
+            threads: threads for the build, 0 for all cores.
+        """
+        arr = _check_base(base)
+        m = _check_metric(metric)
+        mm = check_count(M, "M", 2, 2048)
+        efc = check_count(ef_construction, "ef_construction", 1, 0xFFFFFFFF)
+        sd = check_count(seed, "seed", 0, 2**64 - 1)
+        t = check_count(threads, "threads", 0)
+        reject_nonfinite(arr, "float32", "base")
+        return cls(_core.HnswIndex.build(arr, m, mm, efc, sd, t), arr, m)
+
+    @classmethod
+    def from_bytes(cls, buffer: object, base: np.ndarray) -> HnswIndex:
+        """Opens an image written by :meth:`to_bytes` over ``base``, the matrix it was built from.
+
+        ``buffer`` is any contiguous bytes-like object (``bytes``, ``mmap.mmap``, a uint8 numpy
+        array); it is read in place when 8-byte aligned (else copied) and kept alive by the
+        index. Raises :class:`vecstore.CorruptionError` for a damaged or truncated image and
+        :class:`vecstore.InvalidArgument` when ``base``'s shape differs from the index's.
+        """
+        try:
+            view = memoryview(buffer)  # type: ignore[arg-type]
+        except TypeError:
+            raise InvalidArgument(
+                f"buffer must be a bytes-like object (bytes, mmap, numpy uint8 array), got "
+                f"{type(buffer).__name__}"
+            ) from None
+        if not view.c_contiguous:
+            raise InvalidArgument("buffer must be contiguous; pass bytes(buffer)")
+        view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+        arr = _check_base(base)
+        impl = _core.HnswIndex.load(view, arr)
+        return cls(impl, arr, impl.metric)
+
+    def to_bytes(self) -> bytes:
+        """The index image (the graph, levels and, for COSINE, inverse row norms; no vectors)."""
+        return self._impl.to_bytes()
+
+    def search(
+        self,
+        queries: np.ndarray,
+        k: int,
+        ef: int | None = None,
+        allow: np.ndarray | None = None,
+        threads: int = 0,
+        *,
+        stats: dict | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The (approximately) k nearest allowed rows of each query.
+
+        Args:
+            queries: (m, dim) float32 vectors, finite.
+            k: results per query, >= 1 (beyond the number of rows the tail is padded).
+            ef: candidate list size, >= k; larger is slower and more accurate. Default
+                max(k, 64).
+            allow: optional boolean array of shape (rows,), or its packed uint8 form; only
+                allowed rows are returned.
+            threads: threads to use across queries, 0 for all cores.
+            stats: optional dict receiving counters (``graph_queries``, ``exact_queries``,
+                ``distances``), added to any values already there.
+
+        Returns:
+            ``(ids, distances)``: int64 and float32 arrays of shape (m, k), best first.
+        """
+        q_arr, kind = check_matrix(queries, "queries")
+        if kind != "float32":
+            raise InvalidArgument(
+                f"queries must be float32 vectors, got {kind}; "
+                "pass np.ascontiguousarray(queries, dtype=np.float32)"
+            )
+        if q_arr.shape[1] != self._base.shape[1]:
+            raise InvalidArgument(
+                f"dimension mismatch: queries have {q_arr.shape[1]} columns but the index has "
+                f"{self._base.shape[1]}; both must have the same vector dimension"
+            )
+        # Plain ints skip check_count: at ~25 us per single query, argument checks show.
+        kk = k if type(k) is int and 1 <= k <= MAX_K else check_count(k, "k", 1, MAX_K)
+        if ef is None:
+            e = max(kk, DEFAULT_EF)
+        else:
+            e = ef if type(ef) is int and 1 <= ef <= MAX_K else check_count(ef, "ef", 1, MAX_K)
+            if e < kk:
+                raise InvalidArgument(f"ef must be at least k ({kk}), got {e}; pass ef >= k")
+        t = threads if type(threads) is int and threads >= 0 else check_count(threads, "threads", 0)
+        packed = None if allow is None else _packed_allow(allow, self._base.shape[0])
+        impl = self._impl
+        want = stats is not None
+        # Non-finite queries are refused by the core (InvalidArgument naming the row).
+        if q_arr.shape[0] <= QUERY_CHUNK:
+            ids, dist, st = impl.search(q_arr, kk, e, packed, t, want)
+        else:
+            parts = [impl.search(q_arr[c], kk, e, packed, t, want)
+                     for c in _chunks(q_arr.shape[0])]
+            ids = np.concatenate([p[0] for p in parts])
+            dist = np.concatenate([p[1] for p in parts])
+            st = {key: sum(p[2][key] for p in parts) for key in parts[0][2]} if want else None
+        if want:
+            for key, value in st.items():
+                stats[key] = stats.get(key, 0) + value
+        return ids, dist
+
+    @property
+    def M(self) -> int:  # noqa: N802 (Milvus's parameter name)
+        return int(self._impl.M)
+
+    @property
+    def ef_construction(self) -> int:
+        return int(self._impl.ef_construction)
+
+    @property
+    def metric(self) -> str:
+        return self._metric
+
+    @property
+    def rows(self) -> int:
+        return int(self._impl.rows)
+
+    @property
+    def dim(self) -> int:
+        return int(self._impl.dim)
+
+    @property
+    def seed(self) -> int:
+        return int(self._impl.seed)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the index image (what :meth:`to_bytes` returns; the vectors not included)."""
+        return int(self._impl.nbytes)
+
+    @property
+    def base(self) -> np.ndarray:
+        return self._base
+
+    def __repr__(self) -> str:
+        return (
+            f"HnswIndex(rows={self.rows}, dim={self.dim}, metric={self._metric!r}, M={self.M}, "
+            f"ef_construction={self.ef_construction})"
+        )
