@@ -24,6 +24,7 @@ from vecstore.common.vectors import (
     check_count,
     check_matrix,
     normalize_metric,
+    packed_allow,
     reject_nonfinite,
 )
 from vecstore.errors import InvalidArgument
@@ -124,7 +125,8 @@ def knn(
         base: (n, dim) vectors of the same kind and dimension; read in place, never copied.
         k: neighbours per query, 1 <= k <= n.
         metric: as for :func:`cdist`.
-        allow: optional boolean array of shape (n,): only rows where it is True are candidates
+        allow: optional boolean array of shape (n,), or its packed form
+            (``np.packbits(mask, bitorder="little")``): only rows where it is True are candidates
             (the filter hook). Rows where it is False are never returned and never read.
         threads: threads to use, 0 for all cores.
 
@@ -141,7 +143,7 @@ def knn(
         raise InvalidArgument("base has no rows; k-NN needs at least k rows to search")
     kk = check_count(k, "k", 1, n)
     t = _check_threads(threads)
-    packed = _packed_allow(allow, n)
+    packed = packed_allow(allow, n)
     allowed_rows = None
     reject_nonfinite(q_arr, kind, "queries")
     ids, dist, nonfinite = _in_chunks(lambda q: _core.knn(q, b_arr, kind, m, kk, packed, t),
@@ -151,22 +153,6 @@ def knn(
             allowed_rows = np.flatnonzero(allow)
         _raise_nonfinite(q_arr, b_arr, kind, names, allowed_rows)
     return ids, dist
-
-
-def _packed_allow(allow: object, n: int) -> np.ndarray | None:
-    if allow is None:
-        return None
-    if not isinstance(allow, np.ndarray) or allow.dtype != np.bool_ or allow.shape != (n,):
-        got = (
-            f"{allow.dtype} array of shape {allow.shape}"
-            if isinstance(allow, np.ndarray)
-            else type(allow).__name__
-        )
-        raise InvalidArgument(
-            f"allow must be a boolean numpy array of shape ({n},) (one flag per base row), "
-            f"got {got}; build it with e.g. np.zeros({n}, dtype=bool)"
-        )
-    return np.packbits(allow, bitorder="little")
 
 
 class QuantizedFlat:
@@ -248,7 +234,7 @@ class QuantizedFlat:
         n = b_arr.shape[0]
         kk = check_count(k, "k", 1, n)
         t = _check_threads(threads)
-        packed = _packed_allow(allow, n)
+        packed = packed_allow(allow, n)
         reject_nonfinite(q_arr, kind, "queries")
         impl = self._impl
 

@@ -142,3 +142,25 @@ def check_count(value: object, name: str, low: int, high: int | None = None) -> 
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise InvalidArgument(f"{name} must be {bound}, got {v}")
     return v
+
+
+def packed_allow(allow: object, n: int) -> np.ndarray | None:
+    """A bool mask of shape (n,) is packed; a packed uint8 bitset of ceil(n / 8) bytes (as
+    ``np.packbits(mask, bitorder="little")`` writes it) is used as is."""
+    if allow is None:
+        return None
+    if isinstance(allow, np.ndarray) and allow.dtype == np.bool_ and allow.shape == (n,):
+        return np.packbits(allow, bitorder="little")
+    nbytes = (n + 7) // 8
+    if isinstance(allow, np.ndarray) and allow.dtype == np.uint8 and allow.shape == (nbytes,):
+        return np.ascontiguousarray(allow)
+    got = (
+        f"{allow.dtype} array of shape {allow.shape}"
+        if isinstance(allow, np.ndarray)
+        else type(allow).__name__
+    )
+    raise InvalidArgument(
+        f"allow must be a boolean numpy array of shape ({n},) (one flag per base row) or its "
+        f"packed form, a uint8 array of shape ({nbytes},) from np.packbits(mask, "
+        f"bitorder='little'); got {got}"
+    )

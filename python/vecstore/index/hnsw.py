@@ -25,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from vecstore import _core
-from vecstore.common.vectors import check_count, check_matrix, normalize_metric, reject_nonfinite
+from vecstore.common.vectors import check_count, check_matrix, reject_nonfinite
 from vecstore.compute import QUERY_CHUNK, _chunks
 from vecstore.errors import InvalidArgument
+from vecstore.index.common import byte_view, float_matrix, float_metric, packed_allow
 
 __all__ = ["HnswIndex"]
 
@@ -37,12 +38,7 @@ MAX_K = 1 << 31
 
 
 def _check_base(base: object) -> np.ndarray:
-    arr, kind = check_matrix(base, "base")
-    if kind != "float32":
-        raise InvalidArgument(
-            f"HnswIndex needs float32 vectors, got {kind}; "
-            "pass np.ascontiguousarray(base, dtype=np.float32)"
-        )
+    arr = float_matrix(base, "base", "HnswIndex")
     if arr.shape[0] == 0:
         raise InvalidArgument("base has no rows; an HNSW index needs at least one")
     if arr.shape[0] > MAX_ROWS:
@@ -51,35 +47,6 @@ def _check_base(base: object) -> np.ndarray:
             "split the data into segments"
         )
     return arr
-
-
-def _check_metric(metric: object) -> str:
-    m = normalize_metric(metric, "float32")
-    if m not in ("L2", "IP", "COSINE"):
-        raise InvalidArgument(f"HnswIndex supports the L2, IP and COSINE metrics, got {m}")
-    return m
-
-
-def _packed_allow(allow: object, n: int) -> np.ndarray | None:
-    """A bool mask of shape (n,) is packed; a packed uint8 bitset of ceil(n / 8) bytes (as
-    ``np.packbits(mask, bitorder="little")`` writes it) is used as is."""
-    if allow is None:
-        return None
-    if isinstance(allow, np.ndarray) and allow.dtype == np.bool_ and allow.shape == (n,):
-        return np.packbits(allow, bitorder="little")
-    nbytes = (n + 7) // 8
-    if isinstance(allow, np.ndarray) and allow.dtype == np.uint8 and allow.shape == (nbytes,):
-        return np.ascontiguousarray(allow)
-    got = (
-        f"{allow.dtype} array of shape {allow.shape}"
-        if isinstance(allow, np.ndarray)
-        else type(allow).__name__
-    )
-    raise InvalidArgument(
-        f"allow must be a boolean numpy array of shape ({n},) (one flag per base row) or its "
-        f"packed form, a uint8 array of shape ({nbytes},) from np.packbits(mask, "
-        f"bitorder='little'); got {got}"
-    )
 
 
 class HnswIndex:
@@ -117,7 +84,7 @@ class HnswIndex:
             threads: threads for the build, 0 for all cores.
         """
         arr = _check_base(base)
-        m = _check_metric(metric)
+        m = float_metric(metric, "HnswIndex")
         mm = check_count(M, "M", 2, 2048)
         efc = check_count(ef_construction, "ef_construction", 1, 0xFFFFFFFF)
         sd = check_count(seed, "seed", 0, 2**64 - 1)
@@ -134,16 +101,7 @@ class HnswIndex:
         index. Raises :class:`vecstore.CorruptionError` for a damaged or truncated image and
         :class:`vecstore.InvalidArgument` when ``base``'s shape differs from the index's.
         """
-        try:
-            view = memoryview(buffer)  # type: ignore[arg-type]
-        except TypeError:
-            raise InvalidArgument(
-                f"buffer must be a bytes-like object (bytes, mmap, numpy uint8 array), got "
-                f"{type(buffer).__name__}"
-            ) from None
-        if not view.c_contiguous:
-            raise InvalidArgument("buffer must be contiguous; pass bytes(buffer)")
-        view = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+        view = byte_view(buffer)
         arr = _check_base(base)
         impl = _core.HnswIndex.load(view, arr)
         return cls(impl, arr, impl.metric)
@@ -198,7 +156,7 @@ class HnswIndex:
             if e < kk:
                 raise InvalidArgument(f"ef must be at least k ({kk}), got {e}; pass ef >= k")
         t = threads if type(threads) is int and threads >= 0 else check_count(threads, "threads", 0)
-        packed = None if allow is None else _packed_allow(allow, self._base.shape[0])
+        packed = None if allow is None else packed_allow(allow, self._base.shape[0])
         impl = self._impl
         want = stats is not None
         # Non-finite queries are refused by the core (InvalidArgument naming the row).

@@ -30,8 +30,9 @@ from __future__ import annotations
 import numpy as np
 
 from vecstore import _core
-from vecstore.common.vectors import check_count, check_matrix, normalize_metric, reject_nonfinite
+from vecstore.common.vectors import check_count, reject_nonfinite
 from vecstore.errors import InvalidArgument
+from vecstore.index.common import byte_view, float_matrix, float_metric, packed_allow
 
 __all__ = ["IVF_KINDS", "IvfIndex", "kmeans"]
 
@@ -43,20 +44,11 @@ QUERY_CHUNK = 4096
 
 
 def _float_matrix(arr: object, name: str) -> np.ndarray:
-    a, kind = check_matrix(arr, name)
-    if kind != "float32":
-        raise InvalidArgument(
-            f"IVF indexes need float32 vectors, got {kind}; "
-            f"pass np.ascontiguousarray({name}, dtype=np.float32)"
-        )
-    return a
+    return float_matrix(arr, name, "IVF indexes")
 
 
 def _metric(metric: object) -> str:
-    m = normalize_metric(metric, "float32")
-    if m not in ("L2", "IP", "COSINE"):
-        raise InvalidArgument(f"IVF indexes support the L2, IP and COSINE metrics, got {m}")
-    return m
+    return float_metric(metric, "IVF indexes")
 
 
 def kmeans(
@@ -165,16 +157,7 @@ class IvfIndex:
         the buffer (bytes, bytearray, memoryview or mmap; it must not change while the index
         lives). CorruptionError for a damaged buffer, InvalidArgument for a mismatched base."""
         arr = _float_matrix(base, "base")
-        try:
-            view = memoryview(buffer)  # type: ignore[arg-type]
-        except TypeError:
-            raise InvalidArgument(
-                f"buffer must be bytes-like (bytes, bytearray, memoryview, mmap), got "
-                f"{type(buffer).__name__}"
-            ) from None
-        if not view.c_contiguous:
-            raise InvalidArgument("buffer must be contiguous; pass bytes(buffer)")
-        view = view.cast("B")
+        view = byte_view(buffer)
         return cls(_core.IvfIndex.load(view, arr), arr)
 
     def to_bytes(self) -> bytes:
@@ -232,20 +215,7 @@ class IvfIndex:
             else check_count(nprobe, "nprobe", 1, nlist)
         )
         t = threads if type(threads) is int and threads >= 0 else check_count(threads, "threads", 0)
-        packed = None
-        n = self.rows
-        if allow is not None:
-            if not isinstance(allow, np.ndarray) or allow.dtype != np.bool_ or allow.shape != (n,):
-                got = (
-                    f"{allow.dtype} array of shape {allow.shape}"
-                    if isinstance(allow, np.ndarray)
-                    else type(allow).__name__
-                )
-                raise InvalidArgument(
-                    f"allow must be a boolean numpy array of shape ({n},) (one flag per row), "
-                    f"got {got}; build it with e.g. np.zeros({n}, dtype=bool)"
-                )
-            packed = np.packbits(allow, bitorder="little")
+        packed = packed_allow(allow, self.rows)
         if rerank is None:
             rr = True
         elif isinstance(rerank, bool):
