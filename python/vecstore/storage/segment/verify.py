@@ -84,7 +84,7 @@ class FileCheck:
             self._done.clear()
             return True
 
-    def _run(self) -> None:
+    def _run(self, log_failure: bool = False) -> None:
         # An exception (MemoryError, KeyboardInterrupt) leaves the check pending for a retry.
         state, crc = _PENDING, None
         try:
@@ -102,6 +102,9 @@ class FileCheck:
                 self._state, self._actual = state, crc
                 if state in (_OK, _CANCELLED):
                     self._buffer = None  # the check no longer keeps the mapping alive
+            if log_failure and state == _FAILED:
+                # Logged before waiters wake: whoever sees the failure can also find the report.
+                logger.error("%s", self.error())
             self._done.set()
 
     def discard(self) -> None:
@@ -113,9 +116,7 @@ class FileCheck:
 
     def run_in_background(self) -> None:
         if self._claim():
-            self._run()
-            if self._state == _FAILED:  # also raised to every accessor of the file
-                logger.error("%s", self.error())
+            self._run(log_failure=True)  # a failure is also raised to every accessor of the file
 
     def wait(self, timeout: float | None) -> bool:
         """Waits (without running the check) until it finished; False on timeout or if pending."""
