@@ -13,6 +13,7 @@
 #include "common/crc32c.h"
 #include "common/macros.h"
 #include "common/thread_pool.h"
+#include "index/image.h"
 #include "search/rows.h"
 
 namespace vecstore {
@@ -33,18 +34,10 @@ uint64_t splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-uint64_t align64(uint64_t x) { return (x + 63) & ~uint64_t(63); }
+using image::align64;
+using image::get;
+using image::put;
 
-template <class T>
-void put(uint8_t* p, size_t off, T v) {
-    std::memcpy(p + off, &v, sizeof(T));
-}
-template <class T>
-T get(const uint8_t* p, size_t off) {
-    T v;
-    std::memcpy(&v, p + off, sizeof(T));
-    return v;
-}
 
 // Header field offsets (see the table in hnsw.h).
 enum : size_t {

@@ -9,6 +9,7 @@
 #include "common/crc32c.h"
 #include "common/macros.h"
 #include "common/thread_pool.h"
+#include "index/image.h"
 #include "index/kmeans.h"
 #include "search/rows.h"
 #include "search/topk.h"
@@ -32,18 +33,10 @@ constexpr size_t kEncodeChunk = 16384;
 constexpr size_t kMaxRows = size_t{1} << 40;
 constexpr size_t kPrefetchRows = 8;
 
-inline size_t align64(size_t x) { return (x + 63) & ~size_t{63}; }
+using image::align64;
+using image::get;
+using image::put;
 
-template <class T>
-void put(uint8_t* p, size_t off, T v) {
-    std::memcpy(p + off, &v, sizeof(T));
-}
-template <class T>
-T get(const uint8_t* p, size_t off) {
-    T v;
-    std::memcpy(&v, p + off, sizeof(T));
-    return v;
-}
 
 size_t code_size_for(IvfKind kind, size_t dim, size_t pq_m) {
     switch (kind) {
