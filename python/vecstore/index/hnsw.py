@@ -25,10 +25,16 @@ from __future__ import annotations
 import numpy as np
 
 from vecstore import _core
-from vecstore.common.vectors import check_count, check_matrix, reject_nonfinite
+from vecstore.common.vectors import check_count, reject_nonfinite
 from vecstore.compute import QUERY_CHUNK, _chunks
 from vecstore.errors import InvalidArgument
-from vecstore.index.common import byte_view, float_matrix, float_metric, packed_allow
+from vecstore.index.common import (
+    byte_view,
+    float_matrix,
+    float_metric,
+    float_queries,
+    packed_allow,
+)
 
 __all__ = ["HnswIndex"]
 
@@ -136,17 +142,7 @@ class HnswIndex:
         Returns:
             ``(ids, distances)``: int64 and float32 arrays of shape (m, k), best first.
         """
-        q_arr, kind = check_matrix(queries, "queries")
-        if kind != "float32":
-            raise InvalidArgument(
-                f"queries must be float32 vectors, got {kind}; "
-                "pass np.ascontiguousarray(queries, dtype=np.float32)"
-            )
-        if q_arr.shape[1] != self._base.shape[1]:
-            raise InvalidArgument(
-                f"dimension mismatch: queries have {q_arr.shape[1]} columns but the index has "
-                f"{self._base.shape[1]}; both must have the same vector dimension"
-            )
+        q_arr = float_queries(queries, self._base.shape[1], "HnswIndex")
         # Plain ints skip check_count: at ~25 us per single query, argument checks show.
         kk = k if type(k) is int and 1 <= k <= MAX_K else check_count(k, "k", 1, MAX_K)
         if ef is None:

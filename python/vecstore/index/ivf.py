@@ -32,7 +32,13 @@ import numpy as np
 from vecstore import _core
 from vecstore.common.vectors import check_count, reject_nonfinite
 from vecstore.errors import InvalidArgument
-from vecstore.index.common import byte_view, float_matrix, float_metric, packed_allow
+from vecstore.index.common import (
+    byte_view,
+    float_matrix,
+    float_metric,
+    float_queries,
+    packed_allow,
+)
 
 __all__ = ["IVF_KINDS", "IvfIndex", "kmeans"]
 
@@ -191,22 +197,8 @@ class IvfIndex:
             ``(ids, distances)`` as :func:`vecstore.knn`: int64 and float32 of shape (m, k), best
             first; missing slots hold id -1 and +inf (L2) or -inf (IP, COSINE).
         """
-        # Fast path for the common call (a C-contiguous float32 matrix, plain ints): a one-query
-        # search takes ~10 us in the core, so per-call Python checks must stay cheap.
-        q = queries
-        if not (
-            type(q) is np.ndarray
-            and q.dtype == np.float32
-            and q.ndim == 2
-            and q.flags.c_contiguous
-            and q.shape[1] == self.dim
-        ):
-            q = _float_matrix(queries, "queries")
-            if q.shape[1] != self.dim:
-                raise InvalidArgument(
-                    f"dimension mismatch: queries have {q.shape[1]} columns but the index has "
-                    f"{self.dim}"
-                )
+        # Plain ints skip check_count: a one-query search takes ~10 us in the core.
+        q = float_queries(queries, self.dim, "IVF indexes")
         kk = k if type(k) is int and k >= 1 else check_count(k, "k", 1)
         nlist = self._impl.nlist
         npr = (
