@@ -740,9 +740,8 @@ Status HnswIndex::search(const search::MatrixView& queries, size_t k, size_t ef,
         total_evals += evals;
         release_scratch(std::move(s));
     };
-    // resolve_threads() asks the OS for the core count (a /sys read, ~10 us): skip it where
-    // one thread is all a call can use.
-    const int t = (m == 1 || threads == 1) ? 1 : ThreadPool::resolve_threads(threads);
+    // One query is searched on the calling thread (the search itself is sequential).
+    const int t = m == 1 ? 1 : ThreadPool::resolve_threads(threads);
     if (t <= 1) {
         run(0, m);
     } else {
