@@ -57,3 +57,17 @@ def reject(kwargs: dict[str, Any], method: str, allowed: tuple[str, ...] = ()) -
         raise NotSupported(f"{method}: parameter(s) {extra} are not supported by vecstore yet")
 
 
+def iterator_filter(method: str, flt: object, params: object, reserved: str
+                    ) -> tuple[str, dict]:
+    """An iterator's ``filter`` and ``filter_params``, checked; ``reserved`` is the template name
+    the iterator adds to the filter itself (its cursor or exclusion list)."""
+    if flt is None:
+        flt = ""
+    if not isinstance(flt, str):
+        raise InvalidArgument(f"{method}: filter must be a string, got {type(flt).__name__}")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidArgument(f"{method}: filter_params must be a dict")
+    if params and reserved in params:
+        raise InvalidArgument(f"{method}: filter_params may not use the reserved name "
+                              f"{reserved!r}")
+    return flt, dict(params or {})

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+from vecstore.client.common import iterator_filter
 from vecstore.errors import InvalidArgument
 
 MAX_BATCH_SIZE = 16384  # pymilvus's MAX_BATCH_SIZE, also query's limit ceiling
@@ -50,16 +51,8 @@ class QueryIterator:
             limit == UNLIMITED and not isinstance(limit, bool)) else \
             _int(limit, "limit (-1 for no limit)", 0)
         skip = _int(offset, "offset", 0)
-        if filter is None:
-            filter = ""  # noqa: A001
-        if not isinstance(filter, str):
-            raise InvalidArgument(f"query_iterator: filter must be a string, got "
-                                  f"{type(filter).__name__}")
-        if filter_params is not None and not isinstance(filter_params, dict):
-            raise InvalidArgument("query_iterator: filter_params must be a dict")
-        if filter_params and _CURSOR_PARAM in filter_params:
-            raise InvalidArgument(f"query_iterator: filter_params may not use the reserved name "
-                                  f"{_CURSOR_PARAM!r}")
+        filter, filter_params = iterator_filter(  # noqa: A001
+            "query_iterator", filter, filter_params, _CURSOR_PARAM)
         if output_fields is not None and not isinstance(output_fields, str) and \
                 "count(*)" in list(output_fields):
             raise InvalidArgument("query_iterator does not count: call query(output_fields="
@@ -69,7 +62,7 @@ class QueryIterator:
         self._name = collection_name
         self._pk = proxy.collection(db, collection_name)[2].pk
         self._filter = filter
-        self._params = dict(filter_params or {})
+        self._params = filter_params
         self._fields = output_fields
         self._partitions = partition_names
         self._consistency = consistency_level

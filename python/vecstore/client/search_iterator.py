@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from vecstore.client.common import iterator_filter
 from vecstore.errors import InvalidArgument
 from vecstore.proxy.convert import query_vectors
 from vecstore.proxy.search_params import HIGHER_IS_CLOSER
@@ -55,14 +56,8 @@ class SearchIterator:
         if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < -1:
             raise InvalidArgument(f"search_iterator: limit must be -1 (no limit) or an int >= 0, "
                                   f"got {limit!r}")
-        if filter is not None and not isinstance(filter, str):
-            raise InvalidArgument(f"search_iterator: filter must be a string, got "
-                                  f"{type(filter).__name__}")
-        if filter_params is not None and not isinstance(filter_params, dict):
-            raise InvalidArgument("search_iterator: filter_params must be a dict")
-        if filter_params and _EXCLUDE_PARAM in filter_params:
-            raise InvalidArgument(f"search_iterator: filter_params may not use the reserved "
-                                  f"name {_EXCLUDE_PARAM}")
+        filter, filter_params = iterator_filter(  # noqa: A001
+            "search_iterator", filter, filter_params, _EXCLUDE_PARAM)
         sp = dict(search_params or {})
         if not isinstance(sp.get("params", {}), dict):
             raise InvalidArgument("search_params['params'] must be a dict")
@@ -94,8 +89,8 @@ class SearchIterator:
         self._params = {**sp, "params": inner}
         self._data = queries
         self._field = anns_field
-        self._filter = (filter or "").strip()
-        self._filter_params = dict(filter_params or {})
+        self._filter = filter.strip()
+        self._filter_params = filter_params
         self._fields = output_fields
         self._partitions = partition_names
         if isinstance(round_decimal, bool) or not isinstance(round_decimal, numbers.Integral) \
