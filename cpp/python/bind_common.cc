@@ -48,5 +48,23 @@ search::MatrixView matrix_view(const py::array& a, distance::DType dtype, const 
     return v;
 }
 
+search::MatrixView float_view(const py::array& a, const char* what) {
+    if (!a.dtype().is(py::dtype::of<float>())) {
+        raise_invalid(std::string(what) + " must be float32; pass np.ascontiguousarray(" + what +
+                      ", dtype=np.float32)");
+    }
+    return matrix_view(a, distance::DType::kFloat32, what);
+}
+
+search::AllowBits allow_bits(const py::object& allow, size_t rows, py::array_t<uint8_t>* keep) {
+    if (allow.is_none()) return nullptr;
+    *keep = py::array_t<uint8_t>::ensure(allow);
+    if (!*keep || keep->ndim() != 1 || keep->strides(0) != 1 ||
+        static_cast<size_t>(keep->shape(0)) < (rows + 7) / 8) {
+        raise_invalid("allow must be a packed uint8 bitset of ceil(rows / 8) bytes");
+    }
+    return keep->data();
+}
+
 }  // namespace py_glue
 }  // namespace vecstore

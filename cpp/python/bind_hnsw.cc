@@ -25,14 +25,6 @@ const char* metric_name(distance::Metric m) {
     }
 }
 
-search::MatrixView float_view(const py::array& a, const char* what) {
-    if (!a.dtype().is(py::dtype::of<float>())) {
-        raise_invalid(std::string(what) + " must be float32; pass np.ascontiguousarray(" + what +
-                      ", dtype=np.float32)");
-    }
-    return matrix_view(a, distance::DType::kFloat32, what);
-}
-
 class PyHnswIndex {
   public:
     static std::unique_ptr<PyHnswIndex> build(const py::array& base, const std::string& metric,
@@ -86,16 +78,8 @@ class PyHnswIndex {
                           " dimensions, the index has " + std::to_string(impl_->dim()));
         }
         if (k == 0) raise_invalid("k must be at least 1");
-        search::AllowBits bits = nullptr;
         py::array_t<uint8_t> allow_arr;
-        if (!allow.is_none()) {
-            allow_arr = py::array_t<uint8_t>::ensure(allow);
-            if (!allow_arr || allow_arr.ndim() != 1 || allow_arr.strides(0) != 1 ||
-                static_cast<size_t>(allow_arr.shape(0)) < (impl_->rows() + 7) / 8) {
-                raise_invalid("allow must be a packed uint8 bitset of ceil(rows / 8) bytes");
-            }
-            bits = allow_arr.data();
-        }
+        const search::AllowBits bits = allow_bits(allow, impl_->rows(), &allow_arr);
         const auto nq = static_cast<py::ssize_t>(vq.rows), kk = static_cast<py::ssize_t>(k);
         py::array_t<int64_t> ids({nq, kk});
         py::array_t<float> vals({nq, kk});

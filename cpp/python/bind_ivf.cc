@@ -19,14 +19,6 @@ namespace vecstore {
 namespace py_glue {
 namespace {
 
-search::MatrixView float_view(const py::array& a, const char* what) {
-    if (!a.dtype().is(py::dtype::of<float>())) {
-        raise_invalid(std::string(what) + " must be float32; pass np.ascontiguousarray(" + what +
-                      ", dtype=np.float32)");
-    }
-    return matrix_view(a, distance::DType::kFloat32, what);
-}
-
 index::IvfKind parse_kind(const std::string& k) {
     if (k == "IVF_FLAT") return index::IvfKind::kFlat;
     if (k == "IVF_SQ8") return index::IvfKind::kSq8;
@@ -114,14 +106,7 @@ class PyIvfIndex {
         p.rerank = rerank;
         p.rerank_factor = rerank_factor;
         py::array_t<uint8_t> allow_arr;
-        if (!allow.is_none()) {
-            allow_arr = py::array_t<uint8_t>::ensure(allow);
-            if (!allow_arr || allow_arr.ndim() != 1 || allow_arr.strides(0) != 1 ||
-                static_cast<size_t>(allow_arr.shape(0)) < (impl_->rows() + 7) / 8) {
-                raise_invalid("allow must be a packed uint8 bitset of ceil(rows / 8) bytes");
-            }
-            p.allow = allow_arr.data();
-        }
+        p.allow = allow_bits(allow, impl_->rows(), &allow_arr);
         const auto nq = static_cast<py::ssize_t>(vq.rows), kk = static_cast<py::ssize_t>(k);
         py::array_t<int64_t> ids({nq, kk});
         py::array_t<float> vals({nq, kk});

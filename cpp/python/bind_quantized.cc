@@ -16,19 +16,11 @@ namespace vecstore {
 namespace py_glue {
 namespace {
 
-void require_float32(const py::array& a, const char* what) {
-    if (!a.dtype().is(py::dtype::of<float>())) {
-        raise_invalid(std::string(what) + " must be float32; pass np.ascontiguousarray(" + what +
-                      ", dtype=np.float32)");
-    }
-}
-
 class PyQuantizedFlat {
   public:
     PyQuantizedFlat(const py::array& base, const std::string& metric, int threads)
         : base_(base) {
-        require_float32(base, "base");
-        const search::MatrixView view = matrix_view(base, distance::DType::kFloat32, "base");
+        const search::MatrixView view = float_view(base, "base");
         const distance::Metric m = parse_metric(metric);
         Status s;
         {
@@ -39,8 +31,7 @@ class PyQuantizedFlat {
     }
 
     py::tuple search(const py::array& q, size_t k, const py::object& allow, int threads) const {
-        require_float32(q, "queries");
-        const search::MatrixView vq = matrix_view(q, distance::DType::kFloat32, "queries");
+        const search::MatrixView vq = float_view(q, "queries");
         if (vq.dim != impl_->dim()) {
             raise_invalid("dimension mismatch: queries have " + std::to_string(vq.dim) +
                           " dimensions, the base has " + std::to_string(impl_->dim()));
@@ -49,16 +40,8 @@ class PyQuantizedFlat {
             raise_invalid("k must be between 1 and the number of base rows (" +
                           std::to_string(impl_->rows()) + ")");
         }
-        search::AllowBits bits = nullptr;
         py::array_t<uint8_t> allow_arr;
-        if (!allow.is_none()) {
-            allow_arr = py::array_t<uint8_t>::ensure(allow);
-            if (!allow_arr || allow_arr.ndim() != 1 || allow_arr.strides(0) != 1 ||
-                static_cast<size_t>(allow_arr.shape(0)) < (impl_->rows() + 7) / 8) {
-                raise_invalid("allow must be a packed uint8 bitset of ceil(rows / 8) bytes");
-            }
-            bits = allow_arr.data();
-        }
+        const search::AllowBits bits = allow_bits(allow, impl_->rows(), &allow_arr);
         const auto nq = static_cast<py::ssize_t>(vq.rows), kk = static_cast<py::ssize_t>(k);
         py::array_t<int64_t> ids({nq, kk});
         py::array_t<float> vals({nq, kk});

@@ -60,16 +60,8 @@ py::tuple knn(const py::array& q, const py::array& x, const std::string& dtype,
         raise_invalid("k must be between 1 and the number of base rows (" +
                       std::to_string(vx.rows) + ")");
     }
-    search::AllowBits bits = nullptr;
     py::array_t<uint8_t> allow_arr;
-    if (!allow.is_none()) {
-        allow_arr = py::array_t<uint8_t>::ensure(allow);
-        if (!allow_arr || allow_arr.ndim() != 1 || allow_arr.strides(0) != 1 ||
-            static_cast<size_t>(allow_arr.shape(0)) < (vx.rows + 7) / 8) {
-            raise_invalid("allow must be a packed uint8 bitset of ceil(rows / 8) bytes");
-        }
-        bits = allow_arr.data();
-    }
+    const search::AllowBits bits = allow_bits(allow, vx.rows, &allow_arr);
     py::array_t<int64_t> ids({static_cast<py::ssize_t>(vq.rows), static_cast<py::ssize_t>(k)});
     py::array_t<float> vals({static_cast<py::ssize_t>(vq.rows), static_cast<py::ssize_t>(k)});
     int64_t* ids_ptr = ids.mutable_data();

@@ -23,5 +23,13 @@ distance::Metric parse_metric(const std::string& name);
 // stay alive while the view is used (callers hold it as a function argument).
 search::MatrixView matrix_view(const py::array& a, distance::DType dtype, const char* what);
 
+// matrix_view of a float32 array (the index engines' input), refusing other dtypes.
+search::MatrixView float_view(const py::array& a, const char* what);
+
+// The allow bitset of a search over `rows` rows: nullptr for None, else a 1-D contiguous uint8
+// array of at least ceil(rows / 8) bytes (numpy.packbits(mask, bitorder="little")). `keep` holds
+// the array while the returned pointer is in use.
+search::AllowBits allow_bits(const py::object& allow, size_t rows, py::array_t<uint8_t>* keep);
+
 }  // namespace py_glue
 }  // namespace vecstore
