@@ -22,7 +22,8 @@ class Part:
     timestamps: np.ndarray
     scalars: Callable[[], pa.Table | None]  # without the pk column
     vectors: Callable[[str], np.ndarray]
-    search_rows: Callable[..., tuple[np.ndarray, np.ndarray]]  # (field, q, k, metric, allow)
+    # (field, q, k, metric, allow, params=None): top-k rows; ``params`` (ef, nprobe) reach an index
+    search_rows: Callable[..., tuple[np.ndarray, np.ndarray]]
     rows: int
     json_cache: object = None  # expr.JsonCache of an immutable part, reused across queries
     # (snapshot, del_pk, del_ts) -> read-only visibility mask, for parts that cache it
@@ -43,8 +44,14 @@ class Part:
 
 
 def growing_part(view: object) -> Part:
+    """A growing view as a read part: always searched exactly, so index parameters do not
+    apply."""
+    def search_rows(f: str, q: np.ndarray, k: int, metric: str, allow: np.ndarray | None,
+                    params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return view.search_rows(f, q, k, metric, allow)  # type: ignore[attr-defined]
+
     return Part(view.pks, view.timestamps, lambda: view.scalars,  # type: ignore[attr-defined]
-                lambda f: view.vectors[f], view.search_rows, view.rows)  # type: ignore[attr-defined]
+                lambda f: view.vectors[f], search_rows, view.rows)  # type: ignore[attr-defined]
 
 
 def sealed_part(sealed: object) -> Part:

@@ -91,20 +91,23 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
     elif plan.ranged:
         ranked = range_topk(parts, masks, field, queries, plan)
     else:
-        ranked = _topk(parts, masks, field, queries, plan.metric, plan.limit, plan.offset)
+        ranked = _topk(parts, masks, field, queries, plan.metric, plan.limit, plan.offset,
+                       plan.index_params)
     return _shape(parts, ranked, fields, dynamic, schema, layout, round_decimal)
 
 
 def _topk(parts: list[Any], masks: list[np.ndarray], field: str, queries: np.ndarray,
-          metric: str, limit: int, offset: int) -> list[Ranked]:
+          metric: str, limit: int, offset: int, index_params: dict[str, int] | None = None
+          ) -> list[Ranked]:
     """Plain search: each part's top (limit + offset), merged on primary keys (slots without a
-    hit carry an infinite distance, which the merge drops)."""
+    hit carry an infinite distance, which the merge drops). ``index_params`` (ef, nprobe) go to
+    the parts searched through an index."""
     k = limit + offset
     results, part_ids = [], []
     for pi, (p, m) in enumerate(zip(parts, masks)):
         if p.rows == 0 or not m.any():
             continue
-        rows, dist = p.search_rows(field, queries, k, metric, m)
+        rows, dist = p.search_rows(field, queries, k, metric, m, params=index_params)
         results.append((p, rows, dist))
         part_ids.append(pi)
     if not results:

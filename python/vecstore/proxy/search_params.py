@@ -6,9 +6,11 @@ Owns Milvus 2.6's rules for ``search_params`` (as pymilvus sends them) and the g
   ``params`` (``pymilvus/client/utils.py: get_params``), and a key given in both places with two
   values is "ambiguous". vecstore reads the same flattened view, so ``{"radius": r}`` and
   ``{"params": {"radius": r}}`` mean the same.
-- Keys of ``params`` must be search parameters Milvus knows (index parameters such as ``ef`` or
-  ``nprobe`` are accepted and have no effect: every vecstore search is exact); anything else is
-  refused by name, so a typo never silently changes nothing.
+- Keys of ``params`` must be search parameters Milvus knows; anything else is refused by name, so
+  a typo never silently changes nothing. ``ef`` (HNSW, >= the top-k) and ``nprobe`` (IVF) are
+  checked here and travel in :attr:`SearchPlan.index_params` to the segments whose index uses
+  them; as in Milvus, a parameter of another index type (``search_list``, ``level``, ...) has
+  no effect on this collection's index.
 - Range search (``radius``, optional ``range_filter``) follows Milvus's proxy check
   (``checkRangeSearchParams``): for IP/COSINE ``radius < range_filter``, for L2/HAMMING/JACCARD
   ``range_filter < radius``, with its messages. Bounds compare as float32, as knowhere does.
@@ -22,7 +24,7 @@ vecstore lacks) naming the parameter and the fix.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +66,8 @@ class SearchPlan:
     group_by: str | None
     group_size: int
     strict_group_size: bool
+    # Checked index search parameters ({"ef": int, "nprobe": int}, those given).
+    index_params: dict[str, int] = field(default_factory=dict)
 
     def key(self, dist: np.ndarray) -> np.ndarray:
         return -dist if self.metric in HIGHER_IS_CLOSER else dist
@@ -165,7 +169,24 @@ def parse(schema: CollectionSchema, search_params: Any, *, index_metric: str | N
     size_i = 1 if size is None else int_param(size, "group_size", 1, MAX_GROUP_SIZE)
     if strict is not None and not isinstance(strict, (bool, np.bool_)):
         raise InvalidArgument(f"strict_group_size must be a bool, got {strict!r}")
-    return SearchPlan(metric, limit_i, offset_i, lo, hi, ranged, group, size_i, bool(strict))
+    return SearchPlan(metric, limit_i, offset_i, lo, hi, ranged, group, size_i, bool(strict),
+                      _index_params(flat, limit_i + offset_i))
+
+
+MAX_EF = 1 << 15  # knowhere's HNSW ef limit
+MAX_NPROBE = 65536
+
+
+def _index_params(flat: dict[str, Any], k: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if flat.get("ef") is not None:
+        out["ef"] = int_param(flat["ef"], "ef", 1, MAX_EF)
+        if out["ef"] < k:
+            raise InvalidArgument(f"ef({out['ef']}) should be larger than k({k}): HNSW keeps ef "
+                                  "candidates per query; raise ef to at least limit + offset")
+    if flat.get("nprobe") is not None:
+        out["nprobe"] = int_param(flat["nprobe"], "nprobe", 1, MAX_NPROBE)
+    return out
 
 
 def _check_group_field(schema: CollectionSchema, name: Any) -> None:

@@ -81,7 +81,8 @@ class SealedSegment:
         return self._vis
 
     def knn_rows(self, field: str, queries: np.ndarray, k: int, metric: str,
-                 allow: np.ndarray | None, threads: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 allow: np.ndarray | None, threads: int = 0, *, params: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k rows among ``allow`` (a complete mask: visibility included, or None for
         every row); the read path's entry, which has already applied MVCC."""
         rows = self.segment.rows
