@@ -42,6 +42,13 @@ class InvalidArgument(VecstoreError, ValueError):
     code = 1100
 
 
+class NotSupported(VecstoreError):
+    """A MilvusClient feature, index type or parameter this version of vecstore does not
+    implement; the message says what is supported instead."""
+
+    code = 3000  # Milvus's "unsupported operation"
+
+
 class NotFoundError(VecstoreError, LookupError):
     """A named thing (collection, partition, index, file) does not exist."""
 

@@ -129,10 +129,16 @@ class CatalogMethods:
     def create_index(self, collection_name: str, index_params: list,
                      timeout: float | None = None, **kwargs: Any) -> None:
         reject(kwargs, "create_index", ("timeout",))
+        """Declares the indexes and returns once they are built on every sealed segment, as
+        pymilvus's create_index waits (rows that arrive later are indexed in the background
+        when their segment is sealed; until then they are searched exactly)."""
         meta = self._catalog.resolve(self._db, collection_name)
         props = indexes.declare(meta.collection_schema(), index_params)
         indexes.check_unchanged(meta.properties, props)
         self._catalog.alter_properties(self._db, collection_name, props)
+        fields = [k[len("index."):] for k in props if k.startswith("index.")]
+        self._dep.declare_indexes(self._catalog.resolve(self._db, collection_name), fields,
+                                  timeout)
 
     def list_indexes(self, collection_name: str, field_name: str = "", **kwargs: Any
                      ) -> list[str]:
@@ -148,9 +154,14 @@ class CatalogMethods:
         field = indexes.indexed_fields(meta.properties).get(index_name)
         if field is None:
             raise InvalidArgument(f"index not found[indexName={index_name}]")
-        rows = self._proxy.query(self._db, meta.name, "", ["count(*)"], None, 0, None, None,
-                                 None, ignore_load=True)[0]["count(*)"]
-        return indexes.describe(meta.properties, field, index_name, int(rows))
+        progress = self._dep.index_progress(meta.id, field)
+        schema = meta.collection_schema()
+        if progress == (0, 0, 0) or indexes.is_exact(schema, meta.properties, field):
+            # Exact search needs no build: every visible row counts as indexed.
+            rows = int(self._proxy.query(self._db, meta.name, "", ["count(*)"], None, 0, None,
+                                         None, None, ignore_load=True)[0]["count(*)"])
+            progress = (rows, rows, 0)
+        return indexes.describe(meta.properties, field, index_name, progress)
 
     def drop_index(self, collection_name: str, index_name: str, timeout: float | None = None,
                    **kwargs: Any) -> None:
@@ -165,6 +176,7 @@ class CatalogMethods:
                                   f"release it first[collection={meta.name}]")
         self._catalog.drop_properties(self._db, meta.name,
                                       [p + field for p in indexes.PREFIXES])
+        self._dep.drop_index(self._catalog.resolve(self._db, meta.name), field)
 
     # ---- partitions, aliases, databases ------------------------------------------------------
 

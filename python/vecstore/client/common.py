@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from vecstore.errors import InvalidArgument, VecstoreError
+from vecstore.errors import InvalidArgument, NotSupported, VecstoreError  # noqa: F401 (re-export)
 from vecstore.schema import CollectionSchema
-
-
-class NotSupported(VecstoreError):
-    """A MilvusClient feature or parameter this version of vecstore does not implement."""
-
-    code = 3000  # Milvus's "unsupported operation"
 
 
 class CollectionNotLoaded(VecstoreError):

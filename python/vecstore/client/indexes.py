@@ -1,10 +1,12 @@
-"""Index descriptions of a collection, kept in its properties, and their checks.
+"""Index declarations of a collection, kept in its properties, and their checks.
 
-This version searches exactly, so an "index" is a declaration: its type (FLAT, BIN_FLAT or
-AUTOINDEX), its metric (which every search on the field must use) and its parameters, recorded
-per vector field under the properties ``index.<field>``, ``metric_type.<field>``,
-``index_name.<field>`` and ``index_params.<field>``. A collection loads only once an index is
-declared, as in Milvus. Index types this version cannot build are refused by name when declared.
+A declaration is the index type, its metric (which every search on the field must use) and its
+parameters, recorded per vector field under the properties ``index.<field>``,
+``metric_type.<field>``, ``index_name.<field>`` and ``index_params.<field>``. A collection loads
+only once an index is declared, as in Milvus. :func:`specs` turns the declarations into the
+:class:`~vecstore.index.spec.IndexSpec` the data node builds per sealed segment; every type and
+parameter is checked by :func:`vecstore.index.spec.resolve` when declared, so a declaration
+that is recorded can always be built.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ from typing import Any
 
 from vecstore.client.common import NotSupported
 from vecstore.errors import InvalidArgument
+from vecstore.index.spec import SCALAR_TYPES, IndexSpec, resolve
+from vecstore.proxy.convert import Layout
 from vecstore.schema import CollectionSchema, DataType
 
 FLOAT_KINDS = {DataType.FLOAT_VECTOR, DataType.FLOAT16_VECTOR, DataType.BFLOAT16_VECTOR,
                DataType.INT8_VECTOR}
 FLOAT_METRICS = ("L2", "IP", "COSINE")
 BINARY_METRICS = ("HAMMING", "JACCARD")
-SUPPORTED = {DataType.BINARY_VECTOR: ("BIN_FLAT", "AUTOINDEX"), **{
-    k: ("FLAT", "AUTOINDEX") for k in FLOAT_KINDS}}
 PREFIXES = ("index.", "metric_type.", "index_name.", "index_params.")
 
 
@@ -29,20 +31,18 @@ def declare(schema: CollectionSchema, index_params: list | None) -> dict[str, st
     """The properties that record ``index_params`` (IndexParams entries), checked first."""
     props: dict[str, str] = {}
     fields = {f.name: f for f in schema.fields}
+    vectors = Layout.of(schema).vectors
     for ip in index_params or []:
         name = ip.get("field_name")
         if name not in fields:
             raise InvalidArgument(f"index on unknown field {name!r}; fields: {sorted(fields)}")
         dtype = DataType(fields[name].dtype)
         kind = (ip.get("index_type") or "AUTOINDEX").upper()
-        allowed = SUPPORTED.get(dtype)
-        if allowed is None:
+        if name not in vectors:
             raise NotSupported(f"scalar indexes ({kind} on {name}, a {dtype.name} field) are not "
-                               "supported by vecstore yet: filters scan the column")
-        if kind not in allowed:
-            raise NotSupported(f"index type {kind} is not supported by vecstore yet on "
-                               f"{dtype.name} field {name}; supported: {', '.join(allowed)} "
-                               "(exact search)")
+                               "supported by vecstore yet: filters scan the column (supported "
+                               f"index types are for vector fields; {', '.join(SCALAR_TYPES)} "
+                               "are not built)")
         metric = (ip.get("metric_type") or "").upper()
         metrics = BINARY_METRICS if dtype == DataType.BINARY_VECTOR else FLOAT_METRICS
         if metric and metric not in metrics:
@@ -51,12 +51,40 @@ def declare(schema: CollectionSchema, index_params: list | None) -> dict[str, st
         params = ip.get("params") or {}
         if not isinstance(params, dict):
             raise InvalidArgument(f"index params must be a dict, got {type(params).__name__}")
+        vec = vectors[name]
+        resolve(vec.kind, vec.dim, name, kind, metric or default_metric(vec.kind), params)
         if metric:
             props[f"metric_type.{name}"] = metric
         props[f"index.{name}"] = kind
         props[f"index_name.{name}"] = str(ip.get("index_name") or name)
         props[f"index_params.{name}"] = json.dumps(params, sort_keys=True)
     return props
+
+
+def default_metric(kind: str) -> str:
+    """Milvus's metric when an index declares none: COSINE for float vectors, HAMMING for
+    binary ones (the search default too)."""
+    return "HAMMING" if kind == "binary" else "COSINE"
+
+
+def specs(schema: CollectionSchema, properties: dict[str, str]) -> dict[str, IndexSpec]:
+    """{vector field: its declared index as a build spec}, for the fields with a declaration."""
+    out = {}
+    for name, vec in Layout.of(schema).vectors.items():
+        kind = properties.get(f"index.{name}")
+        if kind is None:
+            continue
+        metric = properties.get(f"metric_type.{name}") or default_metric(vec.kind)
+        params = json.loads(properties.get(f"index_params.{name}", "{}"))
+        out[name] = resolve(vec.kind, vec.dim, name, kind, metric, params)
+    return out
+
+
+def is_exact(schema: CollectionSchema, properties: dict[str, str], field: str) -> bool:
+    """Whether the field's declared index is searched exactly, with nothing to build (FLAT,
+    BIN_FLAT, AUTOINDEX on a vector kind vecstore searches exactly)."""
+    spec = specs(schema, properties).get(field)
+    return spec is None or spec.exact
 
 
 def check_unchanged(existing: dict[str, str], declared: dict[str, str]) -> None:
@@ -83,12 +111,15 @@ def indexed_fields(properties: dict[str, str]) -> dict[str, str]:
             k[len("index."):] for k in properties if k.startswith("index.")}
 
 
-def describe(properties: dict[str, str], field: str, index_name: str, rows: int
-             ) -> dict[str, Any]:
-    """pymilvus's describe_index dict. Exact search needs no build, so every row is indexed."""
+def describe(properties: dict[str, str], field: str, index_name: str,
+             progress: tuple[int, int, int]) -> dict[str, Any]:
+    """pymilvus's describe_index dict; ``progress`` is (total, indexed, pending) rows as
+    :meth:`EmbeddedDeployment.index_progress` counts them."""
     params = json.loads(properties.get(f"index_params.{field}", "{}"))
+    total, indexed, pending = progress
     return {**{str(k): v for k, v in params.items()},
             "index_type": properties[f"index.{field}"],
             "metric_type": properties.get(f"metric_type.{field}", ""),
-            "field_name": field, "index_name": index_name, "total_rows": rows,
-            "indexed_rows": rows, "pending_index_rows": 0, "state": "Finished"}
+            "field_name": field, "index_name": index_name, "total_rows": total,
+            "indexed_rows": indexed, "pending_index_rows": pending,
+            "state": "Finished" if pending == 0 else "InProgress"}

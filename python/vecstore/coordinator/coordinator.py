@@ -6,8 +6,10 @@ Meta-store keys beside the catalog's::
     segments/<collection id>/<segment id>   {"prefix", "rows", "bytes"}  a sealed segment
     deletes/<collection id>/<segment id>    {"prefix", "delta": {...}}   its delete log (DeltaInfo)
     checkpoint/<collection id>              {"seq", "offset"}            WAL position to replay from
+    indexes/<collection id>/<segment id>/<field>  IndexFileRef            a built index file
     seq/segment                             last issued segment id
     seq/compaction                          last issued compaction job id
+    seq/index_build                         last issued index build number
 
 Every change of a collection's stored data is one meta-store transaction, and object-store files
 that no committed key names are garbage (removed when a deployment opens):
@@ -17,6 +19,8 @@ that no committed key names are garbage (removed when a deployment opens):
   the WAL still holds every row).
 - ``commit_compaction`` removes the input segments and their delete logs and adds the output and
   its delete log, guarded by the inputs still being registered.
+- ``commit_index`` adds a segment's index file, guarded by the segment still being registered;
+  compaction, truncate and drop remove the index files of the segments they remove.
 - ``commit_truncate`` removes every segment and delete log and moves the checkpoint to the WAL's
   end, so nothing written before it is replayed.
 
@@ -33,6 +37,7 @@ from vecstore.coordinator.tso import TimestampOracle
 from vecstore.errors import InvalidArgument
 from vecstore.storage.meta import Compare, Delete, DeletePrefix, MetaStore, Put
 from vecstore.storage.segment import DeltaInfo
+from vecstore.storage.segment.index_file import IndexFileRef
 from vecstore.storage.wal import Position
 
 
@@ -117,6 +122,7 @@ class Coordinator:
         keys = [f"segments/{collection_id}/{i}" for i in inputs]
         ops: list = [Delete(k) for k in keys]
         ops += [Delete(f"deletes/{collection_id}/{i}") for i in inputs]
+        ops += [DeletePrefix(f"indexes/{collection_id}/{i}/") for i in inputs]
         ops.append(Put(f"segments/{collection_id}/{output.id}", output.encode()))
         if delete_log is not None:
             ops.append(Put(f"deletes/{collection_id}/{output.id}",
@@ -132,6 +138,7 @@ class Coordinator:
         ``checkpoint`` on, in one transaction."""
         self.meta.txn([], [DeletePrefix(f"segments/{collection_id}/"),
                            DeletePrefix(f"deletes/{collection_id}/"),
+                           DeletePrefix(f"indexes/{collection_id}/"),
                            Put(f"checkpoint/{collection_id}",
                                json.dumps({"seq": checkpoint.seq,
                                            "offset": checkpoint.offset}).encode())])
@@ -140,4 +147,40 @@ class Coordinator:
         """Drops the registry of a dropped collection (its files are removed by the caller)."""
         self.meta.txn([], [DeletePrefix(f"segments/{collection_id}/"),
                            DeletePrefix(f"deletes/{collection_id}/"),
+                           DeletePrefix(f"indexes/{collection_id}/"),
                            DeletePrefix(f"checkpoint/{collection_id}")])
+
+    # ---- index files ----------------------------------------------------------------------
+
+    def index_files(self, collection_id: int) -> list[IndexFileRef]:
+        """Every committed index file of the collection's segments."""
+        return [IndexFileRef.from_dict(json.loads(v))
+                for _, v in self.meta.scan(f"indexes/{collection_id}/")]
+
+    def next_index_build(self) -> int:
+        """A build number never issued before (index files are never replaced)."""
+        return next_counter(self.meta, "seq/index_build")
+
+    def commit_index(self, collection_id: int, ref: IndexFileRef) -> bool:
+        """Registers a built index file; False (nothing changed) if its segment is no longer
+        registered (compacted, truncated or dropped while the index was built)."""
+        seg = f"segments/{collection_id}/{ref.segment_id}"
+        return self.meta.txn([Compare.exists(seg)], [
+            Put(f"indexes/{collection_id}/{ref.segment_id}/{ref.field}",
+                json.dumps(ref.to_dict()).encode())]).succeeded
+
+    def forget_index(self, collection_id: int, ref: IndexFileRef) -> None:
+        """Unregisters one index file (found damaged; the builder makes a new one)."""
+        self.meta.txn([], [Delete(f"indexes/{collection_id}/{ref.segment_id}/{ref.field}")])
+
+    def forget_indexes(self, collection_id: int, field: str,
+                       keep: str | None = None) -> list[IndexFileRef]:
+        """Unregisters the field's index files (drop_index), all of them or those not built for
+        the fingerprint ``keep``; returns the refs removed (their files are the caller's to
+        delete)."""
+        gone = [r for r in self.index_files(collection_id)
+                if r.field == field and r.fingerprint != keep]
+        if gone:
+            self.meta.txn([], [Delete(f"indexes/{collection_id}/{r.segment_id}/{r.field}")
+                               for r in gone])
+        return gone

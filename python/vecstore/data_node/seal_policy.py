@@ -36,6 +36,7 @@ _ENV = {
     "compact_delete_ratio": "VECSTORE_COMPACTION_DELETE_RATIO",
     "auto_compact": "VECSTORE_AUTO_COMPACTION",
     "background": "VECSTORE_BACKGROUND",
+    "min_index_rows": "VECSTORE_MIN_INDEX_ROWS",
 }
 
 
@@ -49,9 +50,12 @@ class DataNodeConfig:
     compact_delete_ratio: float = 0.2
     auto_compact: bool = True
     background: bool = True
+    # Sealed segments with fewer rows are searched exactly and count as indexed (Milvus's
+    # minSegmentNumRowsToEnableIndex): an index would not pay for itself.
+    min_index_rows: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("seal_rows", "seal_bytes", "compact_min_segments"):
+        for name in ("seal_rows", "seal_bytes", "compact_min_segments", "min_index_rows"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidArgument(f"DataNodeConfig.{name} must be an int >= 1, got {v!r}")

@@ -15,6 +15,8 @@ Invariants readers rely on:
 - A swap may drop delete entries (those compaction applied and no other segment needs) only
   together with the rows they hid, so a reader that lists deletes before segments (the proxy
   does) never gets an older segment set with a newer, smaller delete set.
+- An index swap (:meth:`attach_index`) replaces one segment's field -> index dict under the
+  lock; a search holding the segment uses the old dict or the new one.
 - Removed segments are not closed: a reader may still hold them, and their mapped files stay
   valid after the files are unlinked (POSIX); they are unmapped when the last reference goes.
 """
@@ -27,6 +29,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from vecstore.errors import InvalidArgument
+from vecstore.index.segment_index import SegmentIndex
 from vecstore.query_node.sealed import SealedSegment
 from vecstore.storage.object import ObjectStore
 from vecstore.storage.segment import DeltaInfo, Segment
@@ -72,6 +75,23 @@ class QueryNode:
             for r in remove:
                 del segs[r]
             self._deletes.pop(collection_id, None)
+
+    def attach_index(self, collection_id: int, segment_id: int, field: str,
+                     index: SegmentIndex | None) -> bool:
+        """Swaps the field's index of one loaded segment (None: back to exact search) in one
+        step for readers; False if the segment is no longer loaded (compacted away, dropped)."""
+        with self._mu:
+            sealed = self._segments.get(collection_id, {}).get(segment_id)
+            if sealed is None:
+                return False
+            sealed.attach_index(field, index)
+            return True
+
+    def detach_indexes(self, collection_id: int, field: str) -> None:
+        """Every segment of the collection searches ``field`` exactly again (drop_index)."""
+        with self._mu:
+            for sealed in self._segments.get(collection_id, {}).values():
+                sealed.attach_index(field, None)
 
     def segments(self, collection_id: int) -> list[tuple[int, SealedSegment]]:
         with self._mu:

@@ -19,6 +19,7 @@ from vecstore.common.pks import pks_to_numpy
 from vecstore.compute import QuantizedFlat
 from vecstore.errors import InvalidArgument
 from vecstore.expr import JsonCache
+from vecstore.index.segment_index import SegmentIndex
 from vecstore.storage.segment import Segment
 
 # Below this many rows a plain scan takes well under a millisecond: no quantised copy.
@@ -39,6 +40,9 @@ class SealedSegment:
         self._ts: np.ndarray | None = None
         self._del: tuple[np.ndarray, np.ndarray] | None = None
         self._quantized_by: dict[tuple[str, str], QuantizedFlat] = {}
+        # field -> its built index (see attach_index); replaced whole, never mutated, so a
+        # reader sees the old dict or the new one.
+        self.indexes: dict[str, SegmentIndex] = {}
         self._build_mu = threading.Lock()
         # The last visibility mask and the deletes it was computed from (see visibility()).
         self._vis_key: tuple | None = None
@@ -83,13 +87,20 @@ class SealedSegment:
     def knn_rows(self, field: str, queries: np.ndarray, k: int, metric: str,
                  allow: np.ndarray | None, threads: int = 0, *, params: dict | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-k rows among ``allow`` (a complete mask: visibility included, or None for
-        every row); the read path's entry, which has already applied MVCC."""
+        """Top-k rows among ``allow`` (a complete mask: visibility included, or None for every
+        row); the read path's entry, which has already applied MVCC. Searched through the
+        field's index when one is attached for ``metric`` and the index judges itself the better
+        plan for this allow-set (``params``: its ef / nprobe), exactly otherwise."""
         rows = self.segment.rows
         if allow is not None and allow.shape != (rows,):
             raise InvalidArgument(f"allow must have one flag per row ({rows})")
         if allow is not None and allow.all():
             allow = None  # the kernels skip the bitset
+        built = self.indexes.get(field)
+        if built is not None and built.spec.metric == metric.upper():
+            got = built.search(queries, k, allow, params, threads)
+            if got is not None:
+                return got
         index = self._quantized(field, metric, queries.shape[0])
         if index is not None:
             return index.search(queries, min(k, rows), allow=allow, threads=threads)
@@ -114,15 +125,17 @@ class SealedSegment:
                 index = self._quantized_by.get(key)
                 if index is None:
                     index = self._quantized_by[key] = QuantizedFlat(base, key[1])
-        return index if queries < 32 else None
-        base = self.segment.vectors(field)
-        if base.dtype != np.float32:
-            return None
-        with self._build_mu:
-            index = self._quantized_by.get(key)
-            if index is None:
-                index = self._quantized_by[key] = QuantizedFlat(base, key[1])
         return index
+
+    def attach_index(self, field: str, index: SegmentIndex | None) -> None:
+        """Makes ``index`` the field's index (None: search the field exactly); atomic for
+        readers."""
+        indexes = dict(self.indexes)
+        if index is None:
+            indexes.pop(field, None)
+        else:
+            indexes[field] = index
+        self.indexes = indexes
 
     def _own_deletes(self) -> tuple[np.ndarray, np.ndarray]:
         if self._del is None:

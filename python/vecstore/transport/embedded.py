@@ -45,7 +45,8 @@ from vecstore.coordinator.coordinator import Coordinator, DeleteLogRef, SegmentR
 from vecstore.data_node import DataNode, DataNodeConfig
 from vecstore.data_node import compaction as merging
 from vecstore.data_node.gc import collect_garbage, remove_prefix
-from vecstore.errors import StorageError
+from vecstore.data_node.index_builder import IndexBuilder
+from vecstore.errors import InternalError, StorageError
 from vecstore.proxy.convert import Layout
 from vecstore.proxy.proxy import Proxy
 from vecstore.query_node.node import QueryNode
@@ -55,6 +56,7 @@ from vecstore.storage.wal import Position
 from vecstore.streaming_node.flush import flush as write_segment
 from vecstore.streaming_node.node import StreamingNode
 from vecstore.streaming_node.shard import Sealed, Shard
+from vecstore.transport.indexing import Indexing
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class EmbeddedDeployment:
     def __init__(self, path: str, config: DataNodeConfig | None = None) -> None:
         self.datadir = DataDir(path, role="embedded")
         self.data: DataNode | None = None
+        self.builder: IndexBuilder | None = None
         try:
             self.config = config if config is not None else DataNodeConfig.from_env()
             self.coordinator = Coordinator(self.datadir.meta)
@@ -78,12 +81,19 @@ class EmbeddedDeployment:
                      for db in self.coordinator.catalog.list_databases()
                      for name in self.coordinator.catalog.list_collections(db)]
             self._collect_garbage(metas)
+            self.indexing = Indexing(self)
             self.data = DataNode(_Tasks(self), self.config)
+            self.builder = IndexBuilder(_IndexTasks(self), self.config.poll_s,
+                                        self.config.background)
             for meta in metas:
                 self.open_collection(meta)
                 self.data.flushed(meta.id)  # look for compaction work left from the last run
             self.data.start()
+            self.builder.start()
+            self.builder.poke()  # segments flushed or compacted before a crash lack indexes
         except BaseException:
+            if self.builder is not None:
+                self.builder.stop()
             if self.data is not None:
                 self.data.stop()
             self.datadir.close()
@@ -96,6 +106,10 @@ class EmbeddedDeployment:
                 live.setdefault(seg.prefix, set())
             for dlog in self.coordinator.delete_logs(meta.id):
                 live.setdefault(dlog.prefix, set()).add(dlog.delta.name)
+            prefixes = {seg.id: seg.prefix for seg in self.coordinator.segments(meta.id)}
+            for ref in self.coordinator.index_files(meta.id):
+                if ref.segment_id in prefixes:
+                    live[prefixes[ref.segment_id]].add(ref.name)
         collect_garbage(self.datadir.objects, live)
 
     def open_collection(self, meta: Any) -> None:
@@ -105,6 +119,8 @@ class EmbeddedDeployment:
             logs.setdefault(dlog.prefix, []).append(dlog.delta)
         for seg in self.coordinator.segments(meta.id):
             self.query.load(meta.id, seg.id, seg.prefix, logs.get(seg.prefix, []))
+        self.indexing.declare(meta)
+        self.indexing.load(meta.id)
         shard = self.streaming.open(meta.id, layout.vectors, layout.pk_kind,
                                     self.coordinator.next_segment_id(),
                                     self.coordinator.checkpoint(meta.id))
@@ -159,6 +175,8 @@ class EmbeddedDeployment:
                     break  # after a pending one, the rows that came since are flushed too
         if flushed and self.data is not None:
             self.data.flushed(collection_id)
+        if flushed and self.builder is not None:
+            self.builder.poke()
         return flushed
 
     def _write_and_commit(self, collection_id: int, shard: Shard, sealed: Sealed) -> None:
@@ -271,6 +289,8 @@ class EmbeddedDeployment:
             remove_prefix(store, prefix)  # never committed: nobody reads it
             raise
         self.query.swap(collection_id, group, out_id, prefix, [dlog.delta] if dlog else [])
+        if self.builder is not None:
+            self.builder.poke()  # the output needs its indexes
         failpoints.hit("compact.before_remove")
         for s in inputs:
             try:
@@ -310,6 +330,7 @@ class EmbeddedDeployment:
                 self._locks.pop(meta.id, None)
             self._pending.pop(meta.id, None)
             self._deleted.pop(meta.id, None)
+            self.indexing.forget(meta.id)
             if self.data is not None:
                 self.data.jobs.drop_collection(meta.id)
             self.query.release(meta.id)
@@ -317,7 +338,41 @@ class EmbeddedDeployment:
             self.coordinator.forget_collection(meta.id)
             remove_prefix(self.datadir.objects, str(meta.id))
 
+    # ---- indexes ----------------------------------------------------------------------------
+
+    def declare_indexes(self, meta: Any, fields: list[str], timeout: float | None = None
+                        ) -> None:
+        """create_index: records the declarations and returns once ``fields``' indexes are
+        built on every sealed segment (as pymilvus's create_index waits); raises if a build
+        failed or ``timeout`` passed first."""
+        self.indexing.declare(meta)
+        assert self.builder is not None
+
+        def done() -> bool:
+            return not any(f in fields for _, f in self.indexing.jobs(meta.id))
+
+        if not self.builder.wait_until(done, timeout):
+            pending = sorted({f for _, f in self.indexing.jobs(meta.id) if f in fields})
+            raise InternalError(f"the index build of {pending} on collection {meta.name} did "
+                                "not finish (a build failed, see the log, or the timeout "
+                                "passed); searches stay exact on the segments without it and "
+                                "the build is retried in the background")
+
+    def drop_index(self, meta: Any, field: str) -> None:
+        self.indexing.drop(meta, field)
+
+    def index_progress(self, collection_id: int, field: str) -> tuple[int, int, int]:
+        return self.indexing.progress(collection_id, field)
+
+    def growing_rows(self, collection_id: int) -> int:
+        with self._mu:
+            if collection_id not in self._pk_dtypes:
+                return 0
+        return self.streaming.shard(collection_id).growing_stats()[0]
+
     def close(self) -> None:
+        if self.builder is not None:
+            self.builder.stop()
         if self.data is not None:
             self.data.stop()  # lets a task in progress finish first
         self.datadir.close()
@@ -348,3 +403,20 @@ class _Tasks:
 
     def compact(self, collection_id: int, manual: bool) -> int:
         return self._dep._compact(collection_id, manual)
+
+
+class _IndexTasks:
+    """The index builder's view of the deployment (data_node.index_builder.IndexTasks)."""
+
+    def __init__(self, dep: EmbeddedDeployment) -> None:
+        self._dep = dep
+
+    def collections(self) -> list[int]:
+        with self._dep._mu:
+            return sorted(self._dep._pk_dtypes)
+
+    def index_jobs(self, collection_id: int) -> list[tuple[int, str]]:
+        return self._dep.indexing.jobs(collection_id)
+
+    def build(self, collection_id: int, job: tuple[int, str]) -> None:
+        self._dep.indexing.build(collection_id, job)

@@ -57,9 +57,9 @@ def test_bad_declarations_are_refused_and_change_nothing(client):
     idx = client.prepare_index_params()
     idx.add_index("v", index_type="FLAT", metric_type="L2")
     client.create_index("c", idx)
-    bad = [("v", "HNSW", "L2", NotSupported, "HNSW"),
+    bad = [("v", "DISKANN", "L2", NotSupported, "supported: FLAT, HNSW"),
            ("v", "FLAT", "HAMMING", InvalidArgument, "metric type HAMMING"),
-           ("b", "FLAT", "HAMMING", NotSupported, "BIN_FLAT"),
+           ("b", "FLAT", "HAMMING", NotSupported, "BIN_FLAT, BIN_IVF_FLAT"),
            ("n", "INVERTED", None, NotSupported, "scalar indexes"),
            ("zz", "FLAT", "L2", InvalidArgument, "unknown field"),
            ("v", "FLAT", "IP", InvalidArgument, "one distinct index")]
