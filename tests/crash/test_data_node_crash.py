@@ -1,9 +1,11 @@
-"""Crash test of background flush and compaction: a writer child (data_node_child.py) is
-SIGKILLed at random moments and at the flush/compaction failpoints (before and after each
-commit, and between a compaction's commit and the removal of its inputs); after each kill the
+"""Crash test of background flush, compaction and index builds: a writer child
+(data_node_child.py) is SIGKILLed at random moments and at the flush/compaction/index
+failpoints (before and after each commit, and between a compaction's commit and the removal of
+its inputs); after each kill the
 database is reopened and must hold every acknowledged write exactly once — inserted rows with
 their bytes, deletes applied, upserts' latest version — and every unacknowledged batch whole or
-not at all. Bounded to well under a minute."""
+not at all; every committed index file loads (none half-built or damaged) and the index finds
+each stored vector. Bounded to well under a minute."""
 
 from __future__ import annotations
 
@@ -29,12 +31,15 @@ CHILD_ENV = {
     "VECSTORE_SEGMENT_MAX_ROWS": "200",
     "VECSTORE_DATA_NODE_POLL_S": "0.005",
     "VECSTORE_COMPACTION_MIN_SEGMENTS": "2",
+    "VECSTORE_MIN_INDEX_ROWS": "50",
 }
 FAILPOINTS = [
     "flush.before_commit=kill@3",
     "flush.after_commit=kill@4",
     "compact.before_commit=kill@2",
     "compact.before_remove=kill@2",
+    "index.before_commit=kill@2",
+    "index.after_commit=kill@3",
 ]
 
 
@@ -85,6 +90,7 @@ class Expected:
         self.deleted: set[int] = set()
         self.upserted: set[tuple[int, int]] = set()
         self.last: dict[int, int] = {}  # run -> last acknowledged batch
+        self.index_files = 0  # committed index files seen, summed over the checks
 
     def add(self, lines: list[str]) -> None:
         for line in lines:
@@ -102,6 +108,16 @@ class Expected:
         client = MilvusClient(str(directory))
         try:
             got = client.query("c", filter="id >= 0", output_fields=["id", "vector", "n"])
+            cid = client._catalog.resolve("default", "c").id
+            segments = dict(client._dep.query.segments(cid))
+            self.index_files += len(client._dep.coordinator.index_files(cid))
+            for ref in client._dep.coordinator.index_files(cid):  # damaged ones are dropped
+                assert segments[ref.segment_id].indexes.get("vector") is not None, ref
+            sample = got[:: max(1, len(got) // 20)]
+            if sample:
+                hits = client.search("c", [r["vector"] for r in sample], limit=1,
+                                     search_params={"params": {"ef": 64}})
+                assert [h[0]["id"] for h in hits] == [r["id"] for r in sample]
         finally:
             client.close()
         ids = [r["id"] for r in got]
@@ -138,4 +154,4 @@ def test_kill_during_background_flush_and_compaction(tmp_path, monkeypatch):
     for run, (failpoint, kill_after) in enumerate(plan):
         expected.add(run_child(directory, run, failpoint, kill_after))
         stored = expected.check(directory)
-    assert len(expected.acked) > 20 and stored > 0
+    assert len(expected.acked) > 20 and stored > 0 and expected.index_files > 0
