@@ -295,3 +295,59 @@ def test_unsupported_types_and_parameters_are_refused_up_front(tmp_path):
         c.search("c", [[0.0] * DIM], anns_field="v", limit=10,
                  search_params={"params": {"ef": 5}})
     c.close()
+
+
+def test_a_build_in_progress_blocks_no_insert_flush_or_search(tmp_path, monkeypatch):
+    import threading
+
+    from vecstore.transport import indexing
+
+    monkeypatch.setenv("VECSTORE_BACKGROUND", "1")
+    started, release = threading.Event(), threading.Event()
+    real = indexing.build_image
+
+    def held_build(spec, base, threads=0):
+        started.set()
+        assert release.wait(60)
+        return real(spec, base, threads)
+
+    monkeypatch.setattr(indexing, "build_image", held_build)
+    c = MilvusClient(str(tmp_path / "db"))
+    new_collection(c, "c", "HNSW", {"M": 8, "efConstruction": 64})
+    x = clustered(N, 16)
+    insert(c, "c", x, 0)
+    c.flush("c")
+    assert started.wait(60)  # the builder is inside a build now, and stays there
+    y = clustered(600, 17)
+    insert(c, "c", y, N)
+    c.flush("c")  # a second segment is sealed while the first one's build is held
+    hits = c.search("c", y[:5], limit=1)
+    assert [r[0]["id"] for r in hits] == list(range(N, N + 5))
+    assert c.describe_index("c", "v")["state"] == "InProgress"
+    release.set()
+    cid = c._catalog.resolve("default", "c").id
+    assert c._dep.builder.wait_until(lambda: not c._dep.indexing.jobs(cid), 60)
+    assert c.describe_index("c", "v")["state"] == "Finished"
+    c.close()
+
+
+def test_a_failed_commit_leaves_no_file_and_is_retried(tmp_path):
+    from vecstore.common import failpoints
+
+    c = MilvusClient(str(tmp_path / "db"))
+    new_collection(c, "c", "IVF_FLAT", {"nlist": 16})
+    insert(c, "c", clustered(N, 18), 0)
+    c.flush("c")
+    cid = c._catalog.resolve("default", "c").id
+    failpoints.configure("index.before_commit=error")
+    try:
+        c._dep.builder.run_once()
+    finally:
+        failpoints.configure("")
+    assert c._dep.coordinator.index_files(cid) == []
+    prefix = c._dep.query.segments(cid)[0][1].segment.prefix
+    assert [k for k in c._dep.datadir.objects.list(prefix) if "/index/" in k] == []
+    c._dep.builder.poke()  # a later pass retries
+    c._dep.builder.run_once()
+    assert len(c._dep.coordinator.index_files(cid)) == 1
+    c.close()
