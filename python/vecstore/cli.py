@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
     i = sub.add_parser("info", help="version, SIMD level and CPU features")
     i.set_defaults(fn=cmd_info)
+    b = sub.add_parser("bench", help="indexes through MilvusClient vs hnswlib/usearch/faiss "
+                                     "(recall@10, QPS, build time)")
+    from vecstore.benchmark import indexes
+
+    indexes.add_arguments(b)
+    b.set_defaults(fn=indexes.run)
     return p
 
 

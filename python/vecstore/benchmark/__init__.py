@@ -1,0 +1,1 @@
+"""Benchmarks users run (``vecstore bench``): see :mod:`vecstore.benchmark.indexes`."""
