@@ -26,12 +26,11 @@ using search::rows::row_ptr;
 namespace {
 
 constexpr char kMagic[8] = {'V', 'S', 'I', 'V', 'F', '\0', '\0', '\1'};
-constexpr uint16_t kMajor = 1, kMinor = 0;
+constexpr uint16_t kMajor = 2, kMinor = 0;
 constexpr size_t kTrainRowsPerList = 256;
 constexpr size_t kPqTrainRows = 65536;
 constexpr size_t kEncodeChunk = 16384;
 constexpr size_t kMaxRows = size_t{1} << 40;
-constexpr size_t kPrefetchRows = 8;
 
 using image::align64;
 using image::get;
@@ -42,7 +41,7 @@ size_t code_size_for(IvfKind kind, size_t dim, size_t pq_m) {
     switch (kind) {
         case IvfKind::kSq8: return dim;
         case IvfKind::kPq: return pq_m;
-        default: return 0;
+        default: return dim * sizeof(float);
     }
 }
 
@@ -228,7 +227,16 @@ Status IvfIndex::build(const MatrixView& base, const IvfBuildParams& p,
     };
     const size_t chunks = (n + kEncodeChunk - 1) / kEncodeChunk;
 
-    if (s.kind_ == IvfKind::kSq8) {
+    if (s.kind_ == IvfKind::kFlat) {
+        // The rows themselves, in list order: a probe streams one contiguous block per list
+        // instead of gathering rows scattered over the caller's matrix (DRAM-latency-bound).
+        ThreadPool::instance().parallel_for(chunks, p.threads, [&](size_t c) {
+            for (size_t pos = c * kEncodeChunk; pos < std::min(n, (c + 1) * kEncodeChunk); ++pos) {
+                std::memcpy(codes + pos * s.code_size_,
+                            row_ptr(base, static_cast<size_t>(ids[pos])), dim * sizeof(float));
+            }
+        });
+    } else if (s.kind_ == IvfKind::kSq8) {
         float* vmin = params;
         float* step = params + dim;
         for (size_t d = 0; d < dim; ++d) {
@@ -408,7 +416,7 @@ Status IvfIndex::load(const uint8_t* data, size_t size, const MatrixView& base,
 // ---- search ------------------------------------------------------------------------------------
 
 struct IvfIndex::Scratch {
-    std::vector<float> q, a, b, lut, table, vals;
+    std::vector<float> q, a, b, lut, table, vals, dist;
 };
 
 void IvfIndex::search_one(const float* q_in, const int64_t* probes, const float* coarse,
@@ -429,25 +437,36 @@ void IvfIndex::search_one(const float* q_in, const int64_t* probes, const float*
     float thr = top.threshold();
 
     if (kind_ == IvfKind::kFlat) {
+        // Each list's rows are one contiguous block of the image: one kernel call per list (the
+        // ManyFn kernels compute each row independently, so values equal knn's scan path).
         for (size_t pi = 0; pi < p.nprobe; ++pi) {
             if (probes[pi] < 0) continue;
             const size_t l = static_cast<size_t>(probes[pi]);
-            const uint64_t e = offsets_[l + 1];
-            for (uint64_t pos = offsets_[l]; pos < std::min(e, offsets_[l] + kPrefetchRows); ++pos) {
-                prefetch_row(ids_[pos]);
-            }
-            for (uint64_t pos = offsets_[l]; pos < e; ++pos) {
-                const size_t id = static_cast<size_t>(ids_[pos]);
-                if (!allowed(p.allow, id)) continue;
-                // Rows of a list are scattered over the caller's matrix: hide DRAM latency by
-                // prefetching kPrefetchRows entries ahead (2 ahead left the scan latency-bound).
-                if (pos + kPrefetchRows < e) prefetch_row(ids_[pos + kPrefetchRows]);
-                float v;
-                exact(q_in, row_ptr(base_, id), 1, base_.stride_bytes, dim, &v);
-                const float key = hi ? -v : v;
-                if (key < thr) {
-                    top.push(key, static_cast<int64_t>(id));
-                    thr = top.threshold();
+            const uint64_t b = offsets_[l], cnt = offsets_[l + 1] - b;
+            const uint8_t* vecs = codes_ + b * code_size_;
+            const int64_t* lid = ids_ + b;
+            if (p.allow == nullptr) {
+                s.dist.resize(cnt);
+                exact(q_in, vecs, cnt, code_size_, dim, s.dist.data());
+                for (uint64_t i = 0; i < cnt; ++i) {
+                    const float key = hi ? -s.dist[i] : s.dist[i];
+                    // <=: lists are not scanned in id order, so an equal key may still win on id.
+                    if (key <= thr) {
+                        top.push(key, lid[i]);
+                        thr = top.threshold();
+                    }
+                }
+            } else {
+                // Filtered: rows outside the allow-set are not read at all.
+                for (uint64_t i = 0; i < cnt; ++i) {
+                    if (!allowed(p.allow, static_cast<size_t>(lid[i]))) continue;
+                    float v;
+                    exact(q_in, vecs + i * code_size_, 1, code_size_, dim, &v);
+                    const float key = hi ? -v : v;
+                    if (key <= thr) {
+                        top.push(key, lid[i]);
+                        thr = top.threshold();
+                    }
                 }
             }
         }
@@ -489,7 +508,7 @@ void IvfIndex::search_one(const float* q_in, const int64_t* probes, const float*
                         v += c0;
                     }
                     const float key = hi ? -v : v;
-                    if (key < thr) {
+                    if (key <= thr) {
                         top.push(key, static_cast<int64_t>(id));
                         thr = top.threshold();
                     }
@@ -529,7 +548,7 @@ void IvfIndex::search_one(const float* q_in, const int64_t* probes, const float*
                     float v = c0;
                     for (size_t j = 0; j < m; ++j) v += table[j * kPqCodewords + c[j]];
                     const float key = hi ? -v : v;
-                    if (key < thr) {
+                    if (key <= thr) {
                         top.push(key, static_cast<int64_t>(id));
                         thr = top.threshold();
                     }

@@ -5,7 +5,8 @@
 //   splits the rows into inverted lists; a query scans the lists of its `nprobe` closest
 //   centroids. Coarse metric: L2 for L2, IP for IP, COSINE (against unit-norm centroids, trained
 //   on normalised rows) for COSINE.
-//     IVF_FLAT  lists hold row ids only; vectors are read from the caller's float32 matrix with
+//     IVF_FLAT  lists hold a copy of their rows' float32 vectors (dim * 4 bytes per row, in list
+//               order, so that a probe streams one contiguous block); each list is scored with
 //               the active ManyFn kernel, so reported values equal search::knn's scan path.
 //     IVF_SQ8   lists also hold dim uint8 codes per row: per-dimension min/step trained on the
 //               sample, decoded value min + (code + 0.5) * step (COSINE encodes the unit vector).
@@ -20,26 +21,29 @@
 // Values are Milvus's (L2 squared distance, IP inner product, COSINE similarity); without
 // re-ranking SQ8/PQ report the approximation. Missing slots: id -1, value +inf (L2) / -inf.
 //
-// Serialised layout (version 1.0, little-endian; every section starts 64-byte aligned):
+// Serialised layout (version 2.0, little-endian; every section starts 64-byte aligned):
 //   0   char[8] magic "VSIVF\0\0\1"
-//   8   u16 major (1), u16 minor (0)   readers refuse another major, accept any minor
+//   8   u16 major (2), u16 minor (0)   readers refuse another major (Corruption naming both
+//                                      versions; version 1 images, whose IVF_FLAT lists held
+//                                      ids only, must be rebuilt), accept any minor
 //   12  u32 kind (0 FLAT, 1 SQ8, 2 PQ)   16 u32 metric (0 L2, 1 IP, 2 COSINE)
 //   20  u32 dim   24 u32 nlist   28 u32 pq_m (0 unless PQ)   32 u32 nbits (8)
-//   36  u32 code_size (bytes per row in the lists: 0 FLAT, dim SQ8, pq_m PQ)
+//   36  u32 code_size (bytes per row in the lists: 4 * dim FLAT, dim SQ8, pq_m PQ)
 //   40  u64 rows   48 u64 total_size (whole buffer, trailer included)
 //   56  u32 crc32c of bytes [0, 56)   60 u32 zero
 //   64  centroids  f32[nlist * dim]
 //       offsets    u64[nlist + 1]   list l holds positions [offsets[l], offsets[l+1]);
 //                                   offsets[0] = 0, non-decreasing, offsets[nlist] = rows
 //       ids        i64[rows]        row ids, list by list, ascending within a list, < rows
-//       codes      u8[rows * code_size]
+//       codes      u8[rows * code_size]   row-aligned with ids (FLAT: the f32 rows themselves)
 //       params     f32[2 * dim] SQ8 (min, step)  |  f32[pq_m * 256 * dim / pq_m] PQ codebooks
 //   total_size - 4: u32 crc32c of bytes [64, total_size - 4)
 // load() checks every field, size, offset and id, and both checksums, before use (Corruption on
 // any mismatch). It views the caller's buffer without copying when it is 8-byte aligned.
 //
 // Ownership and thread-safety: the index keeps a view of the float32 matrix (the caller keeps it
-// alive and unchanged) and, after load(), of the buffer. search() is const and may run from
+// alive and unchanged; SQ8/PQ re-ranking reads it, IVF_FLAT searches only its own copy) and,
+// after load(), of the buffer. search() is const and may run from
 // several threads at once. No call touches Python; callers release the GIL.
 #pragma once
 

@@ -10,6 +10,7 @@ void bind_distance(py::module_& m);
 void bind_search(py::module_& m);
 void bind_quantized(py::module_& m);
 void bind_ivf(py::module_& m);
+void bind_bin_ivf(py::module_& m);
 void bind_hnsw(py::module_& m);
 void bind_checksum(py::module_& m);
 void bind_wal(py::module_& m);
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
     vecstore::py_glue::bind_search(m);
     vecstore::py_glue::bind_quantized(m);
     vecstore::py_glue::bind_ivf(m);
+    vecstore::py_glue::bind_bin_ivf(m);
     vecstore::py_glue::bind_hnsw(m);
     vecstore::py_glue::bind_checksum(m);
     vecstore::py_glue::bind_wal(m);

@@ -4,7 +4,8 @@ A coarse quantiser of ``nlist`` centroids (k-means on at most ``256 * nlist`` ro
 build is deterministic) splits the rows into inverted lists; a search scans the lists of each
 query's ``nprobe`` closest centroids.
 
-- ``IVF_FLAT`` stores row ids only and reads vectors from ``base`` in place: its distances equal
+- ``IVF_FLAT`` keeps a copy of the float32 rows in inverted-list order (``rows * dim * 4`` bytes
+  in its image), so a probe streams each list contiguously: its distances equal
   :func:`vecstore.knn`'s for the same query (one query per call), and ``nprobe == nlist`` is exact.
 - ``IVF_SQ8`` stores one byte per dimension (per-dimension min/step scalar quantisation).
 - ``IVF_PQ`` stores ``m`` bytes per row (product quantisation of the residual to the row's
@@ -16,10 +17,12 @@ next to a list scan and lift recall close to IVF_FLAT's) re-scores the best ``16
 approximate candidates exactly against ``base``, so the reported distances are the exact
 kernel's; without it they are the quantised approximation.
 
-``base`` is referenced, never copied: it must stay alive and unchanged while the index lives (a
-sealed segment or a read-only memory map). ``to_bytes`` gives a versioned, checksummed buffer;
+``base`` is referenced, never copied (IVF_FLAT's list-ordered copy aside): it must stay alive and
+unchanged while the index lives (a sealed segment or a read-only memory map); IVF_SQ8 and IVF_PQ
+re-rank against it. ``to_bytes`` gives a versioned, checksummed buffer;
 ``from_bytes`` opens it without copying (the index keeps the buffer alive) and raises
-:class:`vecstore.errors.CorruptionError` for a damaged or truncated one.
+:class:`vecstore.errors.CorruptionError` for a damaged or truncated one, or for an image of another
+major format version (version 1 images, whose IVF_FLAT lists held ids only, must be rebuilt).
 
 Small inputs: ``nlist`` larger than the number of rows is refused (not clamped), so the index
 always has the shape it was asked for; IVF_PQ needs at least 256 rows (one per codeword).

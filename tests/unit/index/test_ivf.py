@@ -135,6 +135,33 @@ def test_threads_do_not_change_results(data):
         np.testing.assert_array_equal(a[1], b[1])
 
 
+def test_ivf_flat_scans_its_own_list_ordered_copy(data):
+    base, q = data
+    ix = _index(base, "IVF_FLAT", "L2")
+    # The image holds every row's float32 vector (list order) besides ids and centroids.
+    assert ix.memory_bytes >= N * DIM * 4 + N * 8 + NLIST * DIM * 4
+    want = ix.search(q, K, nprobe=8)
+    # Opened over a different matrix of the same shape, IVF_FLAT still answers from its copy.
+    back = IvfIndex.from_bytes(ix.to_bytes(), np.zeros_like(base))
+    got = back.search(q, K, nprobe=8)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ivf_flat_ties_list_smaller_id_first(metric):
+    # Duplicated rows spread over lists: equal values must come back in id order, as knn's.
+    rng = np.random.default_rng(9)
+    pts = rng.standard_normal((25, 8), dtype=np.float32)
+    base = np.ascontiguousarray(np.repeat(pts, 20, axis=0)[rng.permutation(500)])
+    ix = IvfIndex.build(base, "IVF_FLAT", metric, nlist=16, seed=1)
+    ids, dist = ix.search(pts[:4], 30, nprobe=16)
+    for i in range(4):
+        e_ids, e_dist = vecstore.knn(pts[i : i + 1], base, 30, metric)
+        np.testing.assert_array_equal(ids[i], e_ids[0])
+        np.testing.assert_array_equal(dist[i], e_dist[0])
+
+
 # ---- allow masks --------------------------------------------------------------------------------
 
 
@@ -207,6 +234,10 @@ def test_corrupt_buffers_raise(data):
             IvfIndex.from_bytes(bytes(bad), small)
     with pytest.raises(CorruptionError):
         IvfIndex.from_bytes(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(), small)
+    old = bytearray(buf)
+    old[8:10] = (1).to_bytes(2, "little")  # a version-1 image (IVF_FLAT lists held ids only)
+    with pytest.raises(CorruptionError, match="format version 1 is not supported"):
+        IvfIndex.from_bytes(bytes(old), small)
     with pytest.raises(InvalidArgument, match="does not match"):
         IvfIndex.from_bytes(buf, base[:1999])
     with pytest.raises(InvalidArgument, match="bytes-like"):
