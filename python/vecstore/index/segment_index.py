@@ -84,7 +84,7 @@ class SegmentIndex:
         elif t == "BIN_IVF_FLAT":
             from vecstore.index.bin_ivf import BinIvfIndex
 
-            self.engine = BinIvfIndex.from_bytes(buffer, base)
+            self.engine = BinIvfIndex.from_bytes(buffer)  # holds its rows (packed, list order)
         else:
             from vecstore.index.ivf import IvfIndex
 

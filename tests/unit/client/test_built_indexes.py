@@ -351,3 +351,37 @@ def test_a_failed_commit_leaves_no_file_and_is_retried(tmp_path):
     c._dep.builder.run_once()
     assert len(c._dep.coordinator.index_files(cid)) == 1
     c.close()
+
+
+@pytest.mark.parametrize("metric", ["HAMMING", "JACCARD"])
+def test_bin_ivf_flat_on_binary_vectors(tmp_path, metric):
+    import vecstore
+
+    c = MilvusClient(str(tmp_path / "db"))
+    schema = c.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("b", DataType.BINARY_VECTOR, dim=64)
+    idx = c.prepare_index_params()
+    idx.add_index("b", index_type="BIN_IVF_FLAT", metric_type=metric, params={"nlist": 16})
+    c.create_collection("c", schema=schema, index_params=idx)
+    rng = np.random.default_rng(19)
+    centers = rng.integers(0, 2, (8, 64))
+    flips = rng.random((N, 64)) < 0.1
+    bits = centers[rng.integers(0, 8, N)] ^ flips
+    x = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    c.insert("c", {"id": np.arange(N), "b": x})
+    c.flush("c")
+    c._dep.builder.run_once()
+    d = c.describe_index("c", "b")
+    assert (d["index_type"], d["state"], d["indexed_rows"]) == ("BIN_IVF_FLAT", "Finished", N)
+    cid = c._catalog.resolve("default", "c").id
+    assert c._dep.query.segments(cid)[0][1].indexes["b"].spec.index_type == "BIN_IVF_FLAT"
+    q = x[:20]
+    exact_ids, exact_d = vecstore.knn(q, x, K, metric)
+    hits = c.search("c", q, limit=K, search_params={"params": {"nprobe": 16}})  # all lists
+    for r, want in zip(hits, exact_d):
+        np.testing.assert_allclose([h["distance"] for h in r], want, rtol=1e-6)
+    hits = c.search("c", q, limit=K, search_params={"params": {"nprobe": 4}})
+    assert recall(hits, [set(row.tolist()) for row in exact_ids]) >= 0.6
+    assert all(r[0]["id"] == i for i, r in enumerate(hits))  # each row finds itself
+    c.close()
