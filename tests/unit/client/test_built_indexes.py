@@ -215,7 +215,7 @@ def test_quick_setup_autoindex_builds_hnsw(tmp_path):
     c.close()
 
 
-@pytest.mark.parametrize("index_type,search", [("HNSW", {"ef": 32}), ("IVF_FLAT", {"nprobe": 4})])
+@pytest.mark.parametrize("index_type,search", [("HNSW", {"ef": 64}), ("IVF_FLAT", {"nprobe": 4})])
 @pytest.mark.parametrize("selectivity", [0.001, 0.01, 0.1, 0.5, 1.0])
 def test_filtered_search_keeps_recall(tmp_path, index_type, search, selectivity):
     c = MilvusClient(str(tmp_path / "db"))
