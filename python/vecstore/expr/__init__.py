@@ -40,7 +40,7 @@ Where this differs from Milvus, on purpose:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +54,7 @@ from vecstore.expr.jsoncol import JsonCache, JsonDoc
 from vecstore.expr.parser import parse as _parse
 from vecstore.expr.reference import evaluate_rows
 from vecstore.expr.schema import DEFAULT_LIMITS, DYNAMIC_FIELD, DataType, Field, Limits, Schema
+from vecstore.expr.sorted_index import SortedColumn
 
 _CACHE_TEXT = 1 << 16
 
@@ -82,10 +83,13 @@ class Filter:
         self.columns = frozenset(_plan.columns_of(plan))
 
     def evaluate(
-        self, data: pa.Table | pa.RecordBatch, *, cache: JsonCache | None = None
+        self, data: pa.Table | pa.RecordBatch, *, cache: JsonCache | None = None,
+        index: Callable[[str], SortedColumn | None] | None = None,
     ) -> np.ndarray:
-        """Bool array with one entry per row of ``data``: True where the filter holds."""
-        return evaluate_table(self.plan, data, cache)
+        """Bool array with one entry per row of ``data``: True where the filter holds.
+        ``index(column)`` may give a :class:`SortedColumn` of ``data``'s column (a scalar
+        index) to answer comparisons with constants and ``in`` lists on it."""
+        return evaluate_table(self.plan, data, cache, index)
 
     def evaluate_rows(self, rows: Sequence[Mapping]) -> np.ndarray:
         """The slow reference evaluator over row dicts (decoded JSON values); for tests."""
@@ -124,6 +128,7 @@ def evaluate(
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "SortedColumn",
     "DYNAMIC_FIELD",
     "DataType",
     "ExprError",

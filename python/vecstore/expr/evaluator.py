@@ -23,6 +23,7 @@ chunks. Thread-safety: an evaluation owns its state; a shared :class:`JsonCache`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,26 +34,30 @@ from vecstore.expr import ops
 from vecstore.expr import plan as p
 from vecstore.expr.jsoncol import JsonCache, JsonDoc
 from vecstore.expr.schema import DataType
+from vecstore.expr.sorted_index import SortedColumn
 from vecstore.expr.vectors import TV, as_array, element, from_arrow, land, lor, validity
 
 
 def evaluate_table(
-    pred: p.Pred, data: pa.Table | pa.RecordBatch, cache: JsonCache | None = None
+    pred: p.Pred, data: pa.Table | pa.RecordBatch, cache: JsonCache | None = None,
+    index: Callable[[str], SortedColumn | None] | None = None,
 ) -> np.ndarray:
     if not isinstance(data, (pa.Table, pa.RecordBatch)):
         raise InvalidArgument(
             f"data must be a pyarrow Table or RecordBatch, got {type(data).__name__}"
         )
-    ev = _Evaluation(data, cache)
+    ev = _Evaluation(data, cache, index)
     value, _ = ev.pred(pred)
     return value
 
 
 class _Evaluation:
-    def __init__(self, data: pa.Table | pa.RecordBatch, cache: JsonCache | None) -> None:
+    def __init__(self, data: pa.Table | pa.RecordBatch, cache: JsonCache | None,
+                 index: Callable[[str], SortedColumn | None] | None = None) -> None:
         self.data = data
         self.n = data.num_rows
         self.cache = cache
+        self.index = index
         self.tvs: dict[tuple, TV] = {}
         self.docs: dict[str, JsonDoc] = {}
 
@@ -135,6 +140,10 @@ class _Evaluation:
         if isinstance(node, p.Not):
             v, ok = self.pred(node.item)
             return as_array(land(~v, ok), n), ok
+        if self.index is not None:
+            hit = _lookup(self, node)
+            if hit is not None:
+                return hit, True
         if isinstance(node, p.Cmp):
             left = self.value(node.left)
             if isinstance(node.right, p.Const):
@@ -155,6 +164,31 @@ class _Evaluation:
         if isinstance(node, p.Contains):
             return ops.contains(tv, node.mode, node.values), tv.valid
         raise TypeError(f"not a predicate node: {node!r}")
+
+
+def _indexed_column(node: p.Pred) -> p.Column | None:
+    col = node.left if isinstance(node, p.Cmp) else getattr(node, "column", None)
+    if isinstance(node, p.Cmp) and not isinstance(node.right, p.Const):
+        return None
+    if not isinstance(col, p.Column) or col.kind != "scalar" or col.nullable:
+        return None
+    return col
+
+
+def _lookup(ev: _Evaluation, node: p.Pred) -> np.ndarray | None:
+    """The scalar index's answer to a comparison with a constant or an ``in`` list on a
+    non-nullable scalar column (always valid there), or None to evaluate by scanning."""
+    if not isinstance(node, (p.Cmp, p.InList)):
+        return None
+    col = _indexed_column(node)
+    if col is None:
+        return None
+    sorted_col = ev.index(col.name)  # type: ignore[misc]
+    if sorted_col is None or sorted_col.n != ev.n:
+        return None
+    if isinstance(node, p.Cmp):
+        return sorted_col.compare(node.op, node.right.value)  # type: ignore[union-attr]
+    return sorted_col.isin(node.values)
 
 
 def _const_tv(v: Any, n: int) -> TV:
