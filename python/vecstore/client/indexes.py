@@ -39,10 +39,11 @@ def declare(schema: CollectionSchema, index_params: list | None) -> dict[str, st
         dtype = DataType(fields[name].dtype)
         kind = (ip.get("index_type") or "AUTOINDEX").upper()
         if name not in vectors:
-            raise NotSupported(f"scalar indexes ({kind} on {name}, a {dtype.name} field) are not "
-                               "supported by vecstore yet: filters scan the column (supported "
-                               f"index types are for vector fields; {', '.join(SCALAR_TYPES)} "
-                               "are not built)")
+            _check_scalar(fields[name], dtype, kind, ip)
+            props[f"index.{name}"] = kind
+            props[f"index_name.{name}"] = str(ip.get("index_name") or name)
+            props[f"index_params.{name}"] = json.dumps(ip.get("params") or {}, sort_keys=True)
+            continue
         metric = (ip.get("metric_type") or "").upper()
         metrics = BINARY_METRICS if dtype == DataType.BINARY_VECTOR else FLOAT_METRICS
         if metric and metric not in metrics:
@@ -59,6 +60,37 @@ def declare(schema: CollectionSchema, index_params: list | None) -> dict[str, st
         props[f"index_name.{name}"] = str(ip.get("index_name") or name)
         props[f"index_params.{name}"] = json.dumps(params, sort_keys=True)
     return props
+
+
+SCALAR_INDEXABLE = {DataType.INT8, DataType.INT16, DataType.INT32, DataType.INT64,
+                    DataType.VARCHAR}
+
+
+def _check_scalar(field: Any, dtype: DataType, kind: str, ip: dict) -> None:
+    """A scalar index is served by a sorted permutation of the column (expr.SortedColumn), built
+    per sealed segment at its first filter; refused where it could not answer anything."""
+    types = SCALAR_TYPES + ("AUTOINDEX",)
+    if kind not in types or (kind == "TRIE" and dtype != DataType.VARCHAR):
+        raise NotSupported(f"index type {kind} is not supported by vecstore on {dtype.name} "
+                           f"field {field.name}; scalar fields take {', '.join(types)} "
+                           "(TRIE on VARCHAR only)")
+    if dtype not in SCALAR_INDEXABLE or getattr(field, "nullable", False):
+        raise NotSupported(f"a scalar index on {dtype.name}{' nullable' if field.nullable else ''}"
+                           f" field {field.name} is not supported by vecstore: scalar indexes "
+                           "serve non-nullable INT8/16/32/64 and VARCHAR fields; filters on "
+                           "this field scan the column")
+    if ip.get("metric_type"):
+        raise InvalidArgument(f"a scalar index ({kind} on {field.name}) takes no metric_type")
+    if ip.get("params"):
+        raise NotSupported(f"scalar index {kind} on {field.name} takes no parameters in "
+                           f"vecstore, got {sorted(ip['params'])}")
+
+
+def scalar_indexed(schema: CollectionSchema, properties: dict[str, str]) -> frozenset[str]:
+    """The scalar fields with a declared index."""
+    vectors = Layout.of(schema).vectors
+    return frozenset(k[len("index."):] for k in properties
+                     if k.startswith("index.") and k[len("index."):] not in vectors)
 
 
 def default_metric(kind: str) -> str:

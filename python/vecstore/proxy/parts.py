@@ -28,6 +28,8 @@ class Part:
     json_cache: object = None  # expr.JsonCache of an immutable part, reused across queries
     # (snapshot, del_pk, del_ts) -> read-only visibility mask, for parts that cache it
     visibility: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None
+    # column name -> its scalar index (expr.SortedColumn), for immutable parts
+    sorted_column: Callable[[str], object] | None = None
     _table: pa.Table | None = field(default=None, repr=False)
 
     def table(self, pk_name: str) -> pa.Table:
@@ -65,4 +67,5 @@ def sealed_part(sealed: object) -> Part:
     return Part(sealed.pks, sealed.timestamps, scalars,  # type: ignore[attr-defined]
                 lambda f: seg.vectors(f), sealed.knn_rows, seg.rows,  # type: ignore[attr-defined]
                 json_cache=sealed.json_cache,  # type: ignore[attr-defined]
-                visibility=sealed.visibility)  # type: ignore[attr-defined]
+                visibility=sealed.visibility,  # type: ignore[attr-defined]
+                sorted_column=sealed.sorted_column)  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from vecstore.common.mvcc import visible
 from vecstore.common.pks import pks_to_numpy
 from vecstore.compute import QuantizedFlat
 from vecstore.errors import InvalidArgument
-from vecstore.expr import JsonCache
+from vecstore.expr import JsonCache, SortedColumn
 from vecstore.index.segment_index import SegmentIndex
 from vecstore.storage.segment import Segment
 
@@ -50,6 +50,22 @@ class SealedSegment:
         # Decoded JSON columns for filters: the segment never changes, so one decode serves
         # every later query (the first JSON filter over 1M rows costs ~0.4 s, later ones ~2 ms).
         self.json_cache = JsonCache(max_columns=4)
+        self._sorted: dict[str, SortedColumn] = {}  # scalar indexes, built at first use
+
+    def sorted_column(self, name: str) -> SortedColumn:
+        """The scalar index of column ``name`` (an INT or VARCHAR field without nulls; the
+        caller checks the declaration), built at its first use: ~0.1 s per million int rows."""
+        got = self._sorted.get(name)
+        if got is None:
+            with self._build_mu:
+                got = self._sorted.get(name)
+                if got is None:
+                    col = self.segment.scalars().column(name)
+                    values = col.to_numpy() if col.null_count == 0 else None
+                    if values is None:
+                        raise InvalidArgument(f"column {name} has nulls: no scalar index")
+                    got = self._sorted[name] = SortedColumn(values)
+        return got
 
     @property
     def pks(self) -> np.ndarray:
