@@ -60,7 +60,7 @@ def test_bad_declarations_are_refused_and_change_nothing(client):
     bad = [("v", "DISKANN", "L2", NotSupported, "supported: FLAT, HNSW"),
            ("v", "FLAT", "HAMMING", InvalidArgument, "metric type HAMMING"),
            ("b", "FLAT", "HAMMING", NotSupported, "BIN_FLAT, BIN_IVF_FLAT"),
-           ("n", "INVERTED", None, NotSupported, "scalar indexes"),
+           ("n", "HNSW", None, NotSupported, "scalar fields take INVERTED"),
            ("zz", "FLAT", "L2", InvalidArgument, "unknown field"),
            ("v", "FLAT", "IP", InvalidArgument, "one distinct index")]
     for field, kind, metric, err, match in bad:
