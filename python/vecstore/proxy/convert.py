@@ -84,6 +84,15 @@ def query_vectors(data: object, spec: VectorSpec) -> np.ndarray:
         dtype = ml_dtypes.bfloat16
     if isinstance(data, (bytes, bytearray)) and spec.kind == "binary":
         data = [data]
+    # The common shapes, one query vector in a list or a matrix of them, already of the field's
+    # type: what the general path below returns (a contiguous copy), without one array per row.
+    if type(data) is list and len(data) == 1 and type(data[0]) is np.ndarray:
+        one = data[0]
+        if one.dtype == dtype and one.shape == (spec.columns,):
+            return one.reshape(1, -1).copy()
+    elif type(data) is np.ndarray and data.ndim == 2 and data.dtype == dtype and \
+            data.shape[1] == spec.columns and data.shape[0]:
+        return np.array(data, order="C", copy=True)
     if isinstance(data, np.ndarray) and data.ndim == 2:
         data = list(data)  # a matrix of queries, one per row
     rows = []
