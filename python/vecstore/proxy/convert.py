@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from vecstore.errors import InvalidArgument
 from vecstore.schema import CollectionSchema, DataType
 from vecstore.streaming_node.growing import VectorSpec
 
@@ -72,12 +73,13 @@ def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: str
     return vectors, pa.RecordBatch.from_pydict(cols)
 
 
+_QUERY_DTYPES = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
+                 "int8": np.dtype(np.int8), "binary": np.dtype(np.uint8)}
+
+
 def query_vectors(data: object, spec: VectorSpec) -> np.ndarray:
     """Search vectors as the kernels want them: one row per query, the field's element type."""
-    from vecstore.errors import InvalidArgument
-
-    dtype = {"float32": np.float32, "float16": np.float16, "int8": np.int8,
-             "binary": np.uint8}.get(spec.kind)
+    dtype = _QUERY_DTYPES.get(spec.kind)
     if spec.kind == "bfloat16":
         import ml_dtypes
 

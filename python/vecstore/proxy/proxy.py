@@ -41,6 +41,11 @@ def _filter_schema(schema: CollectionSchema) -> Any:
                              "enable_dynamic_field": schema.enable_dynamic_field})
 
 
+_NO_ROWS = np.zeros(0, dtype=bool)  # the mask of a part without rows, shared (only read)
+_NO_ROWS.flags.writeable = False
+_PK_DTYPES = {"int64": np.dtype(np.int64), "string": np.dtype(str)}
+
+
 class Proxy:
     def __init__(self, coordinator: Any, streaming: Any, query: Any) -> None:
         self._coord = coordinator
@@ -107,8 +112,7 @@ class Proxy:
             snapshot = min(snapshot_ts, max(guarantee, snapshot))
         elif guarantee > snapshot:
             snapshot = guarantee
-        dtype = np.dtype(np.int64) if layout.pk_kind == "int64" else np.dtype(str)
-        qpk, qts = self._query.deletes(meta.id, dtype)
+        qpk, qts = self._query.deletes(meta.id, _PK_DTYPES[layout.pk_kind])
         # Both sides are read-only and cached by their owners, so one empty side is skipped
         # rather than copied. No astype(qpk.dtype): string keys would be cut to the narrower
         # width ('<U3'); an empty qpk has the collection's pk dtype, so skipping it changes no
@@ -158,7 +162,7 @@ class Proxy:
         for p in parts:
             if p.visibility is None:
                 out.append(visible(p.pks, p.timestamps, del_pk, del_ts, snapshot) if p.rows
-                           else np.zeros(0, dtype=bool))
+                           else _NO_ROWS)
                 continue
             m = p.visibility(snapshot, del_pk, del_ts)
             out.append(None if self._all_visible(m) else m)

@@ -25,6 +25,9 @@ merge would not change them (see :class:`OnePart`), shaping the hits straight fr
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +223,7 @@ class OnePart:
 
 
 _SMALL_ROW = 64  # one_part checks a single query's row of up to this many hits in Python
+_INF = float("inf")
 
 
 def one_part(part: int, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray, k: int,
@@ -231,12 +235,10 @@ def one_part(part: int, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray, k: 
         # One query (the common call): the same checks on Python lists, cheaper than a dozen
         # numpy calls on ten values.
         ids, d = pks[0].tolist(), dist[0].tolist()
-        inf = float("inf")
-        if metric in HIGHER_IS_CLOSER:
-            ordered = all(a > b for a, b in zip(d, d[1:]))
-        else:
-            ordered = all(a < b for a, b in zip(d, d[1:]))
-        if ordered and all(-inf < v < inf for v in d) and len(set(ids)) == len(ids):
+        # Strictly ordered = sorted with no value twice; finite = its extremes are (NaN never
+        # comes out of the kernels, which reject non-finite inputs).
+        ordered = d == sorted(d, reverse=metric in HIGHER_IS_CLOSER) and len(set(d)) == len(d)
+        if ordered and -_INF < min(d) and max(d) < _INF and len(set(ids)) == len(ids):
             return OnePart(part, pks, dist, rows, {}, offset, metric, (ids, d))
         merged = {0: merge_topk_sources([(pks, dist)], k, metric)[0]}
         return OnePart(part, pks, dist, rows, merged, offset, metric)
@@ -297,8 +299,22 @@ def _shape(parts: list[Any], ranked: list[Ranked] | OnePart, fields: list[str],
     if isinstance(ranked, OnePart):
         if (fields or dynamic) and not pk_only:
             ranked = ranked.ranked()
-        else:
+        elif ranked.pks.size <= _GC_PAUSE_HITS:
             return _shape_keys(ranked, layout.pk if pk_only else None, round_decimal)
+        else:
+            with _gc_paused():
+                return _shape_keys(ranked, layout.pk if pk_only else None, round_decimal)
+    if len(ranked) < 2 or sum(r.pks.size for r in ranked) <= _GC_PAUSE_HITS:
+        return _shape_hits(parts, ranked, fields, dynamic, schema, layout, round_decimal,
+                           pk_only)
+    with _gc_paused():
+        return _shape_hits(parts, ranked, fields, dynamic, schema, layout, round_decimal,
+                           pk_only)
+
+
+def _shape_hits(parts: list[Any], ranked: list[Ranked], fields: list[str],
+                dynamic: list[str] | None, schema: Any, layout: Any, round_decimal: int,
+                pk_only: bool) -> list[list[dict[str, Any]]]:
     out: list[list[dict[str, Any]]] = []
     for r in ranked:
         pks = r.pks.tolist()
@@ -329,3 +345,23 @@ def _shape_keys(found: OnePart, pk_name: str | None, round_decimal: int
                 for pr, dr in zip(pks, dists)]
     return [[{"id": pk, "distance": d, "entity": {pk_name: pk}} for pk, d in zip(pr, dr)]
             for pr, dr in zip(pks, dists)]
+
+
+_GC_PAUSE_HITS = 2048  # results with more hits than this are shaped under _gc_paused
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector (if it is on) while many hits are shaped. Two dicts
+    per hit, all kept: past a few thousand, the collector's passes over the young containers (and
+    the older generations those passes trigger) cost about as much as building them (1,000 x 10
+    hits: ~2x), and no hit can be part of a cycle. Whatever is allocated meanwhile is still
+    collected afterwards. (Another thread's gc.disable() during the pause would be undone.)"""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
