@@ -203,3 +203,35 @@ def test_cached_plan_follows_the_catalog(tmp_path, rng):
                                                         reverse=True)
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("fields", [None, ["id"], ["vector"]])
+def test_large_results_shape_alike_and_leave_the_collector_on(tmp_path, rng, fields,
+                                                               monkeypatch):
+    """Past _GC_PAUSE_HITS hits the hits are built with the cyclic GC paused: the same hits,
+    and the collector is on again afterwards (and stays off if the caller had turned it off)."""
+    import gc
+
+    monkeypatch.setenv("VECSTORE_BACKGROUND", "0")
+    client = MilvusClient(str(tmp_path / "db"))
+    try:
+        client.create_collection("c", dimension=8, metric_type="L2")
+        client.insert("c", {"id": np.arange(300), "vector": rng.standard_normal((300, 8))
+                            .astype(np.float32)})
+        client.flush("c")
+        queries = rng.standard_normal((400, 8)).astype(np.float32)
+        kwargs = {} if fields is None else {"output_fields": fields}
+        got = client.search("c", queries, limit=10, **kwargs)  # 4,000 hits
+        assert gc.isenabled()
+        with monkeypatch.context() as m:
+            m.setattr(search, "_GC_PAUSE_HITS", 1 << 30)
+            want = client.search("c", queries, limit=10, **kwargs)
+        assert got == want
+        gc.disable()
+        try:
+            assert client.search("c", queries, limit=10, **kwargs) == want
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        client.close()
