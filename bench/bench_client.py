@@ -6,7 +6,13 @@
 - ``search_100k``: one query per call over 100k x 128 flushed rows, against raw ``vecstore.knn``
   on the same array (the stack's overhead is the difference);
 - ``insert_columns``: durable (sync=always) inserts of 10,000-row dicts of numpy arrays;
-- ``count_filter``: ``query("category == 7", output_fields=["count(*)"])`` over the 100k rows.
+- ``count_filter``: ``query("category == 7", output_fields=["count(*)"])`` over the 100k rows;
+- ``search_calls``: ``search(coll, q, limit=10)`` with the default output (id, distance, empty
+  entity) and 1 or 1,000 queries per call, on a 2,000-row collection and the 100k one (one sealed
+  segment, an empty growing one), against that segment's own search (``knn_rows``, what the
+  query node runs) on the same queries: the difference is the stack's share;
+- ``stack_only``: the same calls on the 2,000-row collection with the segment search answered
+  from a precomputed result, so only the stack runs (client, proxy, MVCC, reduce, hit shaping).
 
 Sizes scale with ``VECSTORE_BENCH_SCALE``; the background data node is off so that timings see
 only the call measured.
@@ -45,6 +51,9 @@ def loaded(tmp_path_factory):
     ids = np.arange(n_big)
     client.insert("big", {"id": ids, "vector": big, "category": ids % 100})
     client.flush("big")
+    client.create_collection("sealed", dimension=DIM, metric_type="L2")
+    client.insert("sealed", {"id": np.arange(n_small), "vector": small})
+    client.flush("sealed")
     queries = rng.standard_normal((100, DIM), dtype=np.float32)
     yield client, big, queries
     client.close()
@@ -76,6 +85,51 @@ def test_search_100k(benchmark, loaded, path):
         benchmark(lambda: client.search("big", [q()], limit=10, output_fields=["id"]))
     else:
         benchmark(lambda: vecstore.knn(q()[None], big, 10, "L2"))
+
+
+def _segment(client, name):
+    """The collection's one loaded sealed segment (the query node's object)."""
+    segments = client._proxy._query.segments(client._catalog.resolve("default", name).id)
+    assert len(segments) == 1
+    return segments[0][1]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return benchutil.make_rng("client-batch").standard_normal((1000, DIM), dtype=np.float32)
+
+
+@pytest.mark.benchmark(group="client-search-calls")
+@pytest.mark.parametrize("collection", ["sealed", "big"])
+@pytest.mark.parametrize("nq", [1, 1000])
+@pytest.mark.parametrize("path", ["stack", "knn_rows"])
+def test_search_calls(benchmark, loaded, batch, collection, nq, path):
+    client = loaded[0]
+    benchmark.extra_info.update(dim=DIM, nq=nq, k=10, simd=vecstore.simd_level(),
+                                rows=_segment(client, collection).segment.rows)
+    queries = batch[:nq]
+    if path == "stack":
+        data = [queries[0]] if nq == 1 else queries
+        got = benchmark(lambda: client.search(collection, data, limit=10))
+        assert len(got) == nq and all(len(hits) == 10 for hits in got)
+    else:
+        seg = _segment(client, collection)
+        rows, _ = benchmark(lambda: seg.knn_rows("vector", queries, 10, "L2", None))
+        assert rows.shape == (nq, 10)
+
+
+@pytest.mark.benchmark(group="client-stack-only")
+@pytest.mark.parametrize("nq", [1, 1000])
+def test_stack_only(benchmark, loaded, batch, nq, monkeypatch):
+    client = loaded[0]
+    seg = _segment(client, "sealed")
+    queries = batch[:nq]
+    canned = seg.knn_rows("vector", queries, 10, "L2", None)
+    monkeypatch.setattr(type(seg), "knn_rows", lambda *args, **kwargs: canned)
+    data = [queries[0]] if nq == 1 else queries
+    benchmark.extra_info.update(dim=DIM, nq=nq, k=10, rows=seg.segment.rows)
+    got = benchmark(lambda: client.search("sealed", data, limit=10))
+    assert len(got) == nq and all(len(hits) == 10 for hits in got)
 
 
 @pytest.mark.benchmark(group="client-count")

@@ -79,6 +79,11 @@ class DataMethods:
         (``group_by_field``, ``group_size``, ``strict_group_size``) search, by query vectors
         (``data``) or by stored entities' primary keys (``ids=``); see
         :mod:`vecstore.proxy.search`."""
+        if not kwargs and search_params is None:
+            # The common call: no keyword to sort out, nothing that could ask for ignore_growing.
+            self._loaded(collection_name)
+            return self._proxy.search(self._db, collection_name, data, limit, output_fields,
+                                      filter, None, None, anns_field, partition_names, 0, -1)
         offset = kwargs.pop("offset", 0)
         round_decimal = kwargs.pop("round_decimal", -1)
         params = kwargs.pop("filter_params", None)

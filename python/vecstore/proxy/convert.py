@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from vecstore.errors import InvalidArgument
 from vecstore.schema import CollectionSchema, DataType
 from vecstore.streaming_node.growing import VectorSpec
 
@@ -72,18 +73,28 @@ def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: str
     return vectors, pa.RecordBatch.from_pydict(cols)
 
 
+_QUERY_DTYPES = {"float32": np.dtype(np.float32), "float16": np.dtype(np.float16),
+                 "int8": np.dtype(np.int8), "binary": np.dtype(np.uint8)}
+
+
 def query_vectors(data: object, spec: VectorSpec) -> np.ndarray:
     """Search vectors as the kernels want them: one row per query, the field's element type."""
-    from vecstore.errors import InvalidArgument
-
-    dtype = {"float32": np.float32, "float16": np.float16, "int8": np.int8,
-             "binary": np.uint8}.get(spec.kind)
+    dtype = _QUERY_DTYPES.get(spec.kind)
     if spec.kind == "bfloat16":
         import ml_dtypes
 
         dtype = ml_dtypes.bfloat16
     if isinstance(data, (bytes, bytearray)) and spec.kind == "binary":
         data = [data]
+    # The common shapes, one query vector in a list or a matrix of them, already of the field's
+    # type: what the general path below returns (a contiguous copy), without one array per row.
+    if type(data) is list and len(data) == 1 and type(data[0]) is np.ndarray:
+        one = data[0]
+        if one.dtype == dtype and one.shape == (spec.columns,):
+            return one.reshape(1, -1).copy()
+    elif type(data) is np.ndarray and data.ndim == 2 and data.dtype == dtype and \
+            data.shape[1] == spec.columns and data.shape[0]:
+        return np.array(data, order="C", copy=True)
     if isinstance(data, np.ndarray) and data.ndim == 2:
         data = list(data)  # a matrix of queries, one per row
     rows = []

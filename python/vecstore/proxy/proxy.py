@@ -9,7 +9,7 @@ The proxy holds no data; it gets the roles it talks to at construction (the in-p
 
 from __future__ import annotations
 
-from dataclasses import replace
+import weakref
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,11 @@ def _filter_schema(schema: CollectionSchema) -> Any:
                              "enable_dynamic_field": schema.enable_dynamic_field})
 
 
+_NO_ROWS = np.zeros(0, dtype=bool)  # the mask of a part without rows, shared (only read)
+_NO_ROWS.flags.writeable = False
+_PK_DTYPES = {"int64": np.dtype(np.int64), "string": np.dtype(str)}
+
+
 class Proxy:
     def __init__(self, coordinator: Any, streaming: Any, query: Any) -> None:
         self._coord = coordinator
@@ -49,6 +54,12 @@ class Proxy:
         self._schemas: dict[int, tuple[CollectionSchema, Layout, Any]] = {}
         # Newest write acknowledged per collection: the guarantee of Session reads.
         self._session_ts: dict[int, int] = {}
+        # id(mask) -> (weak reference, mask.all()) for shared visibility masks: _all_visible.
+        self._all_true: dict[int, tuple[weakref.ref, bool]] = {}
+        # Parsed search options by request shape (see proxy.search._plan_and_fields): each
+        # entry keeps the CollectionMeta it was computed from and is used only while the
+        # catalog still resolves to that same object.
+        self.search_cache: dict[tuple, tuple[Any, Any]] = {}
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -96,20 +107,28 @@ class Proxy:
         # guarantee is applied by then (see proxy.consistency), so reading at the newer of the two
         # timestamps sees a complete prefix of the log.
         snap = shard.snapshot()
+        snapshot = snap.snapshot
         if snapshot_ts is not None:
-            snap = replace(snap, snapshot=min(snapshot_ts, max(guarantee, snap.snapshot)))
-        elif guarantee > snap.snapshot:
-            snap = replace(snap, snapshot=guarantee)
-        dtype = np.dtype(np.int64) if layout.pk_kind == "int64" else np.dtype(str)
-        qpk, qts = self._query.deletes(meta.id, dtype)
-        # No astype(qpk.dtype): string keys would be cut to the narrower width ('<U3').
-        del_pk = np.concatenate([qpk, snap.delete_pks])
-        del_ts = np.concatenate([qts, snap.delete_ts])
+            snapshot = min(snapshot_ts, max(guarantee, snapshot))
+        elif guarantee > snapshot:
+            snapshot = guarantee
+        qpk, qts = self._query.deletes(meta.id, _PK_DTYPES[layout.pk_kind])
+        # Both sides are read-only and cached by their owners, so one empty side is skipped
+        # rather than copied. No astype(qpk.dtype): string keys would be cut to the narrower
+        # width ('<U3'); an empty qpk has the collection's pk dtype, so skipping it changes no
+        # dtype that matters.
+        if snap.delete_pks.size == 0:
+            del_pk, del_ts = qpk, qts
+        elif qpk.size == 0:
+            del_pk, del_ts = snap.delete_pks, snap.delete_ts
+        else:
+            del_pk = np.concatenate([qpk, snap.delete_pks])
+            del_ts = np.concatenate([qts, snap.delete_ts])
         sealed = self._query.segments(meta.id)  # listed after the shard snapshot: see views()
         parts = [sealed_part(s) for _, s in sealed]
         covered = {c for _, s in sealed for c in s.covers}
         parts += [growing_part(v) for sid, v in snap.views() if sid not in covered]
-        return parts, snap.snapshot, del_pk, del_ts
+        return parts, snapshot, del_pk, del_ts
 
     def _masks(self, parts: list[Part], layout: Layout, snapshot: int, del_pk: np.ndarray,
                del_ts: np.ndarray, flt: Any, partitions: dict[str, int] | None,
@@ -118,6 +137,9 @@ class Proxy:
         the partition rule ``partitions`` (from :meth:`_partitions`), passing the filter."""
         masks = []
         for p in parts:
+            if p.rows == 0:
+                masks.append(np.zeros(0, dtype=bool))  # what every step below would give
+                continue
             m = (visible(p.pks, p.timestamps, del_pk, del_ts, snapshot) if p.visibility is None
                  else p.visibility(snapshot, del_pk, del_ts).copy())
             if ids is not None:
@@ -129,6 +151,34 @@ class Proxy:
                 m &= np.asarray(flt.evaluate(p.table(layout.pk), cache=p.json_cache), dtype=bool)
             masks.append(m)
         return masks
+
+    def _visibility(self, parts: list[Part], snapshot: int, del_pk: np.ndarray,
+                    del_ts: np.ndarray) -> list[np.ndarray | None]:
+        """The allow-masks of a read with no ids, partition rule or filter (:meth:`_masks` with
+        those left out), for callers that only read them: a part's cached visibility mask is
+        shared, not copied, and is None when every row of the part is visible (the kernels then
+        skip the bitset; ``all()`` is remembered per shared mask, not rescanned per read)."""
+        out: list[np.ndarray | None] = []
+        for p in parts:
+            if p.visibility is None:
+                out.append(visible(p.pks, p.timestamps, del_pk, del_ts, snapshot) if p.rows
+                           else _NO_ROWS)
+                continue
+            m = p.visibility(snapshot, del_pk, del_ts)
+            out.append(None if self._all_visible(m) else m)
+        return out
+
+    def _all_visible(self, mask: np.ndarray) -> bool:
+        """``mask.all()`` of a shared read-only visibility mask, computed once per mask object
+        (a segment keeps returning the same one while its deletes are unchanged)."""
+        hit = self._all_true.get(id(mask))
+        if hit is not None and hit[0]() is mask:
+            return hit[1]
+        value = bool(mask.all())
+        if len(self._all_true) >= 256:  # entries of masks since replaced
+            self._all_true = {k: v for k, v in self._all_true.items() if v[0]() is not None}
+        self._all_true[id(mask)] = (weakref.ref(mask), value)
+        return value
 
     def _partitions(self, meta: Any, names: object, ignore_load: bool = False
                     ) -> dict[str, int] | None:
@@ -240,12 +290,24 @@ class Proxy:
     # ---- reads -------------------------------------------------------------------------------
     def search(self, db: str, name: str, *args: Any, **kwargs: Any) -> list[list[dict[str, Any]]]:
         """See :func:`vecstore.proxy.search.search`."""
-        from vecstore.proxy.search import search
-
-        return search(self, db, name, *args, **kwargs)
+        return _search()(self, db, name, *args, **kwargs)
 
     def query(self, db: str, name: str, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         """See :func:`vecstore.proxy.query.query`."""
         from vecstore.proxy.query import query
 
         return query(self, db, name, *args, **kwargs)
+
+
+def _search() -> Any:
+    """proxy.search.search, imported at the first search (it pulls in the expression and
+    ranking modules) and kept: one search per call makes even an import lookup visible."""
+    global _SEARCH
+    if _SEARCH is None:
+        from vecstore.proxy.search import search
+
+        _SEARCH = search
+    return _SEARCH
+
+
+_SEARCH: Any = None

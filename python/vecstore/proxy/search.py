@@ -14,10 +14,21 @@ Kinds of search, all exact and all under one MVCC snapshot per call:
 
 Options are parsed by :mod:`vecstore.proxy.search_params`; nothing runs before every option,
 the query vectors, the filter and the partitions have been checked.
+
+Per-call cost: a one-query search over a small collection costs far more in this bookkeeping than
+in the kernels, so the common shapes are cheap. The parsed plan and output fields are cached per
+request shape (and per CollectionMeta object, so any catalog change recomputes them); a read with
+no ids, filter or partition rule uses the parts' shared visibility masks as they are; and a plain
+top-k with one part holding rows takes that part's (query, k) arrays as the answer wherever a
+merge would not change them (see :class:`OnePart`), shaping the hits straight from them.
 """
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,7 +37,7 @@ from vecstore.errors import InvalidArgument
 from vecstore.proxy.convert import query_vectors
 from vecstore.proxy.entities import entities, output_fields
 from vecstore.proxy.reduce import merge_topk_sources
-from vecstore.proxy.search_params import HIGHER_IS_CLOSER, parse
+from vecstore.proxy.search_params import HIGHER_IS_CLOSER, SearchPlan, parse
 from vecstore.proxy.search_ranked import (
     Ranked,
     group_codes,
@@ -50,10 +61,8 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
     if field not in layout.vectors:
         raise InvalidArgument(f"anns_field {field} is not a vector field of {name}")
     spec = layout.vectors[field]
-    plan = parse(schema, search_params, index_metric=meta.properties.get(f"metric_type.{field}"),
-                 default_metric="HAMMING" if spec.kind == "binary" else "COSINE", limit=limit,
-                 offset=offset, group_by_field=group_by_field, group_size=group_size,
-                 strict_group_size=strict_group_size)
+    plan = _plan(proxy, meta, schema, field, spec.kind, search_params, limit, offset,
+                 group_by_field, group_size, strict_group_size)
     if isinstance(round_decimal, bool) or not isinstance(round_decimal, (int, np.integer)) or \
             not -1 <= round_decimal <= 6:
         raise InvalidArgument(f"round_decimal {round_decimal!r} is invalid, should be -1 or an "
@@ -73,7 +82,7 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
         if queries.shape[0] == 0:
             raise InvalidArgument("search needs at least one query vector")
     partition_list = proxy._partitions(meta, partitions)
-    fields, dynamic = output_fields(schema, layout, fields_req, False)
+    fields, dynamic = _output_fields(proxy, meta, schema, layout, fields_req)
     compiled = proxy._compiled_filter(meta, schema, flt, params)
     parts, snapshot, del_pk, del_ts = proxy._parts(meta, layout, consistency_level, snapshot_ts)
     if queries is None:
@@ -82,6 +91,11 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
         loaded = proxy._partitions(meta, None)
         everything = proxy._masks(parts, layout, snapshot, del_pk, del_ts, None, loaded, pks)
         queries = np.ascontiguousarray(vectors_by_pk(parts, everything, field, pks, name))
+    if plan.group_by is None and not plan.ranged and compiled is None and partition_list is None:
+        # Plain top-k under visibility alone: the shared masks, only read by _topk.
+        found = _topk(parts, proxy._visibility(parts, snapshot, del_pk, del_ts), field, queries,
+                      plan.metric, plan.limit, plan.offset, plan.index_params)
+        return _shape(parts, found, fields, dynamic, schema, layout, round_decimal)
     masks = proxy._masks(parts, layout, snapshot, del_pk, del_ts, compiled, partition_list)
     if plan.group_by is not None:
         text = any(f.name == plan.group_by and f.dtype == DataType.VARCHAR
@@ -96,16 +110,163 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
     return _shape(parts, ranked, fields, dynamic, schema, layout, round_decimal)
 
 
-def _topk(parts: list[Any], masks: list[np.ndarray], field: str, queries: np.ndarray,
+_SCALARS = (str, int, float, bool, type(None))
+_CACHE_LIMIT = 1024
+
+
+def _frozen(search_params: Any) -> tuple | None:
+    """A hashable key for ``search_params`` of plain scalar values (``params`` a dict of such),
+    with every value's type in it (``1``, ``1.0`` and ``True`` parse differently); None when it
+    has anything else, which is then parsed every time."""
+    if search_params is None:
+        return ()
+    if type(search_params) is not dict:
+        return None
+    out = []
+    for key, value in search_params.items():
+        if key == "params" and type(value) is dict:
+            if not all(type(v) in _SCALARS for v in value.values()):
+                return None
+            value = tuple((k, type(v), v) for k, v in value.items())
+        elif type(value) not in _SCALARS:
+            return None
+        out.append((key, type(value), value))
+    return tuple(out)
+
+
+def _cached(proxy: Any, key: tuple | None, meta: Any, compute: Any) -> Any:
+    """``compute()``, remembered under ``key`` while the catalog resolves to ``meta`` (every
+    catalog write makes a new CollectionMeta). Errors are never cached, so a request checks in
+    the same order and fails with the same error as an uncached one."""
+    if key is None:
+        return compute()
+    cache = proxy.search_cache
+    hit = cache.get(key)
+    if hit is not None and hit[0] is meta:
+        return hit[1]
+    value = compute()
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = (meta, value)
+    return value
+
+
+def _plan(proxy: Any, meta: Any, schema: Any, field: str, kind: str, search_params: Any,
+          limit: Any, offset: Any, group_by_field: Any, group_size: Any,
+          strict_group_size: Any) -> SearchPlan:
+    frozen = _frozen(search_params)
+    simple = (frozen is not None and type(limit) is int and type(offset) is int
+              and group_by_field is None and group_size is None and strict_group_size is None)
+    key = ("plan", meta.id, field, limit, offset, frozen) if simple else None
+    return _cached(proxy, key, meta, lambda: parse(
+        schema, search_params, index_metric=meta.properties.get(f"metric_type.{field}"),
+        default_metric="HAMMING" if kind == "binary" else "COSINE", limit=limit,
+        offset=offset, group_by_field=group_by_field, group_size=group_size,
+        strict_group_size=strict_group_size))
+
+
+def _output_fields(proxy: Any, meta: Any, schema: Any, layout: Any, requested: Any
+                   ) -> tuple[list[str], list[str] | None]:
+    """:func:`output_fields` (search's default: none), cached for a list of names. Callers only
+    read the lists."""
+    key = None
+    if requested is None:
+        key = ("fields", meta.id, None)
+    elif type(requested) in (list, tuple) and all(type(f) is str for f in requested):
+        key = ("fields", meta.id, tuple(requested))
+    return _cached(proxy, key, meta, lambda: output_fields(schema, layout, requested, False))
+
+
+@dataclass
+class OnePart:
+    """Plain top-k hits when a single part holds rows: its (queries, w) arrays of primary keys,
+    distances and rows, used as they are for every query whose row is already what the merge
+    would return: every distance finite (no padding), strictly in ranking order (so no tie to
+    order by primary key) and no primary key twice (nothing to deduplicate). ``merged`` holds the
+    merge's (pks, dists, columns) for the other queries. ``offset`` hits are skipped."""
+
+    part: int
+    pks: np.ndarray
+    dist: np.ndarray
+    rows: np.ndarray
+    merged: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]
+    offset: int
+    metric: str
+    # (pks, dists) of a single query's row as Python lists, when one_part made them anyway
+    row_lists: tuple[list[Any], list[float]] | None = None
+
+    def ranked(self) -> list[Ranked]:
+        """The general form: one Ranked per query."""
+        out = []
+        higher = self.metric in HIGHER_IS_CLOSER
+        off = self.offset
+        for q in range(self.pks.shape[0]):
+            if q in self.merged:
+                ids, dists, cols = self.merged[q]
+                ids, dists, rows = ids[off:], dists[off:], self.rows[q, cols[off:]]
+            else:
+                ids, dists, rows = self.pks[q, off:], self.dist[q, off:], self.rows[q, off:]
+            key = -dists if higher else dists
+            out.append(Ranked(ids, dists, key, np.full(ids.size, self.part, dtype=np.intp), rows,
+                              True))
+        return out
+
+    def lists(self) -> tuple[list[list[Any]], list[list[float]]]:
+        """(primary keys, distances) of every query's hits as Python lists."""
+        off = self.offset
+        if self.row_lists is not None and not self.merged:
+            return [self.row_lists[0][off:]], [self.row_lists[1][off:]]
+        pks, dists = self.pks[:, off:].tolist(), self.dist[:, off:].tolist()
+        for q, (ids, d, _) in self.merged.items():
+            pks[q], dists[q] = ids[off:].tolist(), d[off:].tolist()
+        return pks, dists
+
+
+_SMALL_ROW = 64  # one_part checks a single query's row of up to this many hits in Python
+_INF = float("inf")
+
+
+def one_part(part: int, pks: np.ndarray, rows: np.ndarray, dist: np.ndarray, k: int,
+             metric: str, offset: int) -> OnePart:
+    """The single-part top-k (``pks``: the part's keys of ``rows``), equal to what
+    :func:`merge_topk_sources` makes of that part alone: rows it would change go through it."""
+    dist = dist.astype(np.float32, copy=False)
+    if dist.shape[0] == 1 and dist.shape[1] <= _SMALL_ROW:
+        # One query (the common call): the same checks on Python lists, cheaper than a dozen
+        # numpy calls on ten values.
+        ids, d = pks[0].tolist(), dist[0].tolist()
+        # Strictly ordered = sorted with no value twice; finite = its extremes are (NaN never
+        # comes out of the kernels, which reject non-finite inputs).
+        ordered = d == sorted(d, reverse=metric in HIGHER_IS_CLOSER) and len(set(d)) == len(d)
+        if ordered and -_INF < min(d) and max(d) < _INF and len(set(ids)) == len(ids):
+            return OnePart(part, pks, dist, rows, {}, offset, metric, (ids, d))
+        merged = {0: merge_topk_sources([(pks, dist)], k, metric)[0]}
+        return OnePart(part, pks, dist, rows, merged, offset, metric)
+    if dist.shape[1] > 1:
+        ahead = dist[:, :-1] > dist[:, 1:] if metric in HIGHER_IS_CLOSER else \
+            dist[:, :-1] < dist[:, 1:]
+        ok = ahead.all(axis=1)
+        spk = np.sort(pks, axis=1)
+        ok &= (spk[:, 1:] != spk[:, :-1]).all(axis=1)
+    else:
+        ok = np.ones(dist.shape[0], dtype=bool)
+    ok &= np.isfinite(dist).all(axis=1)
+    merged = {}
+    for q in np.flatnonzero(~ok).tolist():
+        merged[q] = merge_topk_sources([(pks[q:q + 1], dist[q:q + 1])], k, metric)[0]
+    return OnePart(part, pks, dist, rows, merged, offset, metric)
+
+
+def _topk(parts: list[Any], masks: list[np.ndarray | None], field: str, queries: np.ndarray,
           metric: str, limit: int, offset: int, index_params: dict[str, int] | None = None
-          ) -> list[Ranked]:
+          ) -> list[Ranked] | OnePart:
     """Plain search: each part's top (limit + offset), merged on primary keys (slots without a
     hit carry an infinite distance, which the merge drops). ``index_params`` (ef, nprobe) go to
-    the parts searched through an index."""
+    the parts searched through an index. A mask of None allows every row of its part."""
     k = limit + offset
     results, part_ids = [], []
     for pi, (p, m) in enumerate(zip(parts, masks)):
-        if p.rows == 0 or not m.any():
+        if p.rows == 0 or (m is not None and not m.any()):
             continue
         rows, dist = p.search_rows(field, queries, k, metric, m, params=index_params)
         results.append((p, rows, dist))
@@ -114,6 +275,9 @@ def _topk(parts: list[Any], masks: list[np.ndarray], field: str, queries: np.nda
         none = np.empty(0, dtype=np.int64)
         return [Ranked(none, none.astype(np.float32), none.astype(np.float32), none, none, True)
                 for _ in range(queries.shape[0])]
+    if len(results) == 1:
+        p, rows, dist = results[0]
+        return one_part(part_ids[0], p.pks[np.maximum(rows, 0)], rows, dist, k, metric, offset)
     merged = merge_topk_sources([(p.pks[np.maximum(r, 0)], d) for p, r, d in results], k,
                                 metric)
     # Each kept hit's column in the concatenated parts gives its part and row.
@@ -127,14 +291,33 @@ def _topk(parts: list[Any], masks: list[np.ndarray], field: str, queries: np.nda
     return out
 
 
-def _shape(parts: list[Any], ranked: list[Ranked], fields: list[str],
+def _shape(parts: list[Any], ranked: list[Ranked] | OnePart, fields: list[str],
            dynamic: list[str] | None, schema: Any, layout: Any, round_decimal: int
            ) -> list[list[dict[str, Any]]]:
     """pymilvus's hits, gathering output fields part by part (column-wise, never per hit)."""
+    pk_only = fields == [layout.pk] and not dynamic  # the key alone: no column to gather
+    if isinstance(ranked, OnePart):
+        if (fields or dynamic) and not pk_only:
+            ranked = ranked.ranked()
+        elif ranked.pks.size <= _GC_PAUSE_HITS:
+            return _shape_keys(ranked, layout.pk if pk_only else None, round_decimal)
+        else:
+            with _gc_paused():
+                return _shape_keys(ranked, layout.pk if pk_only else None, round_decimal)
+    if len(ranked) < 2 or sum(r.pks.size for r in ranked) <= _GC_PAUSE_HITS:
+        return _shape_hits(parts, ranked, fields, dynamic, schema, layout, round_decimal,
+                           pk_only)
+    with _gc_paused():
+        return _shape_hits(parts, ranked, fields, dynamic, schema, layout, round_decimal,
+                           pk_only)
+
+
+def _shape_hits(parts: list[Any], ranked: list[Ranked], fields: list[str],
+                dynamic: list[str] | None, schema: Any, layout: Any, round_decimal: int,
+                pk_only: bool) -> list[list[dict[str, Any]]]:
     out: list[list[dict[str, Any]]] = []
     for r in ranked:
         pks = r.pks.tolist()
-        pk_only = fields == [layout.pk] and not dynamic  # the key alone: no column to gather
         hits: list[dict[str, Any]] = [{layout.pk: pk} if pk_only else {} for pk in pks]
         if (fields or dynamic) and not pk_only:
             for pi in np.unique(r.part):
@@ -148,3 +331,37 @@ def _shape(parts: list[Any], ranked: list[Ranked], fields: list[str],
         out.append([{"id": pk, "distance": d, "entity": e}
                     for pk, d, e in zip(pks, dists, hits)])
     return out
+
+
+def _shape_keys(found: OnePart, pk_name: str | None, round_decimal: int
+                ) -> list[list[dict[str, Any]]]:
+    """:func:`_shape` of hits whose entity is empty (``pk_name`` None) or the key alone, from
+    whole-batch ``tolist()`` conversions."""
+    pks, dists = found.lists()
+    if round_decimal >= 0:
+        dists = [[round(d, round_decimal) for d in row] for row in dists]
+    if pk_name is None:
+        return [[{"id": pk, "distance": d, "entity": {}} for pk, d in zip(pr, dr)]
+                for pr, dr in zip(pks, dists)]
+    return [[{"id": pk, "distance": d, "entity": {pk_name: pk}} for pk, d in zip(pr, dr)]
+            for pr, dr in zip(pks, dists)]
+
+
+_GC_PAUSE_HITS = 2048  # results with more hits than this are shaped under _gc_paused
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector (if it is on) while many hits are shaped. Two dicts
+    per hit, all kept: past a few thousand, the collector's passes over the young containers (and
+    the older generations those passes trigger) cost about as much as building them (1,000 x 10
+    hits: ~2x), and no hit can be part of a cycle. Whatever is allocated meanwhile is still
+    collected afterwards. (Another thread's gc.disable() during the pause would be undone.)"""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

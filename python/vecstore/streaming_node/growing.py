@@ -153,6 +153,9 @@ class GrowingSegment:
         self._scalars: list[pa.RecordBatch] = []
         self._scalar_cache: pa.Table | None = None
         self._str_cache: np.ndarray | None = None
+        # The last view(), reused until publish() makes more rows visible: views are immutable,
+        # and every read snapshot takes one.
+        self._view: GrowingView | None = None
         self.rows = 0
         # What the seal policy reads (data_node.seal_policy): an estimate of the row data held
         # (vectors, keys, timestamps, scalar buffers) and when the first row arrived
@@ -242,6 +245,7 @@ class GrowingSegment:
                 self._vec[name].n = staged[name]
             self._scalars.extend(batches)
             self._scalar_cache = None
+            self._view = None
             if self.rows == 0 and n:
                 self.first_row_at = time.monotonic()
             self.rows += n
@@ -252,6 +256,8 @@ class GrowingSegment:
         """A consistent snapshot of every row appended so far."""
         with self._mu:
             n = self.rows
+            if self._view is not None and self._view.rows == n:
+                return self._view
             if self._pks is not None:
                 pks = self._pks.view(n)
             else:
@@ -265,4 +271,5 @@ class GrowingSegment:
                 name: self._vec[name].view(n) if name in self._vec else _empty(spec)
                 for name, spec in self.specs.items()
             }
-            return GrowingView(n, pks, self._ts.view(n), vectors, self._scalar_cache)
+            self._view = GrowingView(n, pks, self._ts.view(n), vectors, self._scalar_cache)
+            return self._view

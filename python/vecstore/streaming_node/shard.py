@@ -69,6 +69,16 @@ class Sealed:
 
 T = TypeVar("T")
 
+
+def _no_deletes(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    pk, ts = np.empty(0, dtype), np.empty(0, np.uint64)
+    pk.flags.writeable = ts.flags.writeable = False
+    return pk, ts
+
+
+# What Shard._deletes returns while no delete is buffered, by pk kind (shared, read-only).
+_NO_DELETES = {"int64": _no_deletes(np.dtype(np.int64)), "string": _no_deletes(np.dtype(str))}
+
 # Below this payload size an insert stages after the WAL append, in the caller's thread: handing
 # the append to another thread costs more than the copy it would overlap.
 _OVERLAP_BYTES = 1 << 20
@@ -110,6 +120,7 @@ class Shard:
         self._del_ts: list[np.ndarray] = []
         self.serviceable_ts = 0
         self.replayed = 0
+        self._last_snapshot: ShardSnapshot | None = None  # see snapshot()
         # Called (outside the lock, with this shard) after each insert: the wiring's hook for
         # the seal policy, so a size limit is noticed without polling.
         self.on_insert: Callable[[Shard], None] | None = None
@@ -192,20 +203,35 @@ class Shard:
         return ts
 
     def _deletes(self) -> tuple[np.ndarray, np.ndarray]:
-        dt = np.dtype(np.int64) if self._pk_kind == "int64" else np.dtype(str)
-        dpk = np.concatenate(self._del_pk) if self._del_pk else np.empty(0, dt)
-        dts = np.concatenate(self._del_ts) if self._del_ts else np.empty(0, np.uint64)
-        return dpk, dts
+        """Every buffered delete as one (pk, ts) pair of arrays. Called under ``_mu``. The lists
+        are folded into one read-only pair of arrays, so a read that follows no new delete (every
+        read snapshot takes these) costs no copy."""
+        if not self._del_pk:
+            return _NO_DELETES[self._pk_kind]
+        if len(self._del_pk) > 1 or self._del_pk[0].flags.writeable:
+            dpk, dts = np.concatenate(self._del_pk), np.concatenate(self._del_ts)
+            dpk.flags.writeable = False
+            dts.flags.writeable = False
+            self._del_pk, self._del_ts = [dpk], [dts]
+        return self._del_pk[0], self._del_ts[0]
 
     def snapshot(self, ts: int | None = None) -> ShardSnapshot:
-        """The growing data and deletes for a read at ``ts`` (default: everything applied)."""
+        """The growing data and deletes for a read at ``ts`` (default: everything applied).
+        Snapshots are immutable: while nothing changed since the last one (the same timestamp,
+        growing view, deletes and nothing being sealed), that one is returned again."""
         with self._mu:
             snap = self.serviceable_ts if ts is None else ts
             view = self.growing.view()
-            sealing = tuple((sid, seg.view()) for sid, seg in self._sealing.items())
             dpk, dts = self._deletes()
+            last = self._last_snapshot
+            if last is not None and not self._sealing and not last.sealing and \
+                    last.snapshot == snap and last.growing is view and last.delete_pks is dpk \
+                    and last.delete_ts is dts:
+                return last
+            sealing = tuple((sid, seg.view()) for sid, seg in self._sealing.items())
             gid = self.growing.segment_id
-        return ShardSnapshot(snap, view, dpk, dts, sealing, gid)
+            self._last_snapshot = ShardSnapshot(snap, view, dpk, dts, sealing, gid)
+            return self._last_snapshot
 
     def growing_stats(self) -> tuple[int, int, float | None]:
         """(rows, estimated bytes, time.monotonic() of the first row or None) of the growing
