@@ -30,6 +30,7 @@ class Part:
     visibility: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None
     # column name -> its scalar index (expr.SortedColumn), for immutable parts
     sorted_column: Callable[[str], object] | None = None
+    filter_cache: object = None  # query_node.sealed.MaskCache of an immutable part
     _table: pa.Table | None = field(default=None, repr=False)
 
     def table(self, pk_name: str) -> pa.Table:
@@ -68,4 +69,5 @@ def sealed_part(sealed: object) -> Part:
                 lambda f: seg.vectors(f), sealed.knn_rows, seg.rows,  # type: ignore[attr-defined]
                 json_cache=sealed.json_cache,  # type: ignore[attr-defined]
                 visibility=sealed.visibility,  # type: ignore[attr-defined]
-                sorted_column=sealed.sorted_column)  # type: ignore[attr-defined]
+                sorted_column=sealed.sorted_column,  # type: ignore[attr-defined]
+                filter_cache=sealed.filter_cache)  # type: ignore[attr-defined]

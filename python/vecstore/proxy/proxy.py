@@ -10,6 +10,7 @@ The proxy holds no data; it gets the roles it talks to at construction (the in-p
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,15 @@ def _filter_schema(schema: CollectionSchema) -> Any:
 _NO_ROWS = np.zeros(0, dtype=bool)  # the mask of a part without rows, shared (only read)
 _NO_ROWS.flags.writeable = False
 _PK_DTYPES = {"int64": np.dtype(np.int64), "string": np.dtype(str)}
+
+
+@dataclass(frozen=True)
+class ScopedFilter:
+    """A compiled filter with the collection's scalar-indexed fields (what _masks may ask the
+    parts' sorted columns about)."""
+
+    filter: Any  # vecstore.expr.Filter
+    indexed: frozenset[str]
 
 
 class Proxy:
@@ -84,7 +94,10 @@ class Proxy:
         if entry[2] is None:
             entry = (entry[0], entry[1], _filter_schema(schema))
             self._schemas[meta.id] = entry
-        return compile_filter(text, entry[2], params or {})
+        vectors = entry[1].vectors  # the cached Layout
+        indexed = frozenset(k[6:] for k in meta.properties
+                            if k.startswith("index.") and k[6:] not in vectors)
+        return ScopedFilter(compile_filter(text, entry[2], params or {}), indexed)
 
     def read_timestamp(self, db: str, name: str, consistency_level: str | None = None) -> int:
         """The snapshot a read of ``name`` at ``consistency_level`` would use now. Requests that
@@ -148,9 +161,34 @@ class Proxy:
                 m &= rule_mask(p.table(layout.pk).column(PARTITION_COLUMN), p.timestamps,
                                partitions)
             if flt is not None and m.any():
-                m &= np.asarray(flt.evaluate(p.table(layout.pk), cache=p.json_cache), dtype=bool)
+                m &= self._filter_mask(p, layout, flt)
             masks.append(m)
         return masks
+
+    @staticmethod
+    def _filter_mask(p: Part, layout: Layout, flt: ScopedFilter) -> np.ndarray:
+        """The filter's rows of part ``p``. An immutable part remembers the answer per plan
+        (parameters substituted), so a repeated filter costs a lookup; its declared scalar
+        indexes answer comparisons on their columns."""
+        cache = p.filter_cache
+        key = flt.filter.plan
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        index = None
+        if flt.indexed and p.sorted_column is not None:
+            sorted_column, indexed = p.sorted_column, flt.indexed
+
+            def index(name: str) -> Any:
+                return sorted_column(name) if name in indexed else None
+
+        mask = np.asarray(flt.filter.evaluate(p.table(layout.pk), cache=p.json_cache,
+                                              index=index), dtype=bool)
+        if cache is not None:
+            mask.flags.writeable = False
+            cache.put(key, mask)
+        return mask
 
     def _visibility(self, parts: list[Part], snapshot: int, del_pk: np.ndarray,
                     del_ts: np.ndarray) -> list[np.ndarray | None]:

@@ -385,3 +385,45 @@ def test_bin_ivf_flat_on_binary_vectors(tmp_path, metric):
     assert recall(hits, [set(row.tolist()) for row in exact_ids]) >= 0.6
     assert all(r[0]["id"] == i for i, r in enumerate(hits))  # each row finds itself
     c.close()
+
+
+def test_scalar_indexes_answer_filters_like_a_scan(tmp_path):
+    c = MilvusClient(str(tmp_path / "db"))
+    rng = np.random.default_rng(20)
+    n = 4000
+    data = {"id": np.arange(n), "tag": rng.integers(0, 500, n),
+            "s": [f"k{v:03d}" for v in rng.integers(0, 200, n)], "v": clustered(n, 21)}
+    for name, indexed in (("plain", False), ("indexed", True)):
+        schema = c.create_schema()
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("tag", DataType.INT64)
+        schema.add_field("s", DataType.VARCHAR, max_length=8)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+        idx = c.prepare_index_params()
+        idx.add_index("v", index_type="FLAT", metric_type="L2")
+        if indexed:
+            idx.add_index("tag", index_type="STL_SORT")
+            idx.add_index("s", index_type="INVERTED", index_name="s_idx")
+        c.create_collection(name, schema=schema, index_params=idx)
+        c.insert(name, data)
+        c.flush(name)
+        c.delete(name, ids=list(range(0, n, 7)))
+    d = c.describe_index("indexed", "s_idx")
+    assert (d["index_type"], d["state"], d["indexed_rows"]) == ("INVERTED", "Finished",
+                                                               n - len(range(0, n, 7)))
+    cid = c._catalog.resolve("default", "indexed").id
+    seg = c._dep.query.segments(cid)[0][1]
+    q = clustered(5, 22)
+    for flt in ["tag == 7", "tag < 5", "tag in [1, 2, 300]", "s == 'k007'", "tag >= 495",
+                "s in ['k001', 'k199'] or tag < 3", "tag != 7", "tag < 400"]:
+        want = c.query("plain", filter=flt, output_fields=["id"])
+        got = c.query("indexed", filter=flt, output_fields=["id"])
+        assert sorted(r["id"] for r in got) == sorted(r["id"] for r in want), flt
+        assert c.search("indexed", q, limit=5, filter=flt) == \
+            c.search("plain", q, limit=5, filter=flt), flt
+        again = c.query("indexed", filter=flt, output_fields=["id"])  # the cached mask
+        assert sorted(r["id"] for r in again) == sorted(r["id"] for r in want), flt
+    assert set(seg._sorted) == {"tag", "s"}  # the sorted columns were built and consulted
+    c.delete("indexed", filter="tag == 7")  # a delete after the mask was cached still hides
+    assert c.query("indexed", filter="tag == 7", output_fields=["id"]) == []
+    c.close()
