@@ -11,9 +11,11 @@ pytest-benchmark mode (groups ``ivf-build-*`` and ``ivf-search-*``)::
     python -m pytest bench/bench_ivf.py --benchmark-group-by=group
 
 Script mode prints a Markdown table (recall@10, QPS one query per call, QPS 1,000 per call,
-build time) for nprobe in {1, 4, 16, 64}::
+build time) for nprobe in {1, 4, 16, 64}; ``--build-cpu`` adds one-thread builds timed in CPU
+seconds of this process (``time.process_time``), which a loaded shared machine disturbs far less
+than wall time::
 
-    python bench/bench_ivf.py [--scale 1.0] [--nlist 1024] [--m 16]
+    python bench/bench_ivf.py [--scale 1.0] [--nlist 1024] [--m 16] [--build-cpu]
 """
 
 from __future__ import annotations
@@ -180,6 +182,29 @@ def test_ivf_search(benchmark, ivf_setup, ivf_indexes, impl, kind, nprobe, batch
 # ---- script mode -------------------------------------------------------------------------------
 
 
+def _build_cpu_table(faiss, base: np.ndarray, kinds: list[str], s: Setup) -> None:
+    """One-thread builds of each kind, CPU seconds and wall seconds."""
+    print()
+    print("| index | impl | build CPU s (1 thread) | build wall s (1 thread) |")
+    print("|---|---|---:|---:|")
+    for kind in kinds:
+        for impl in ("vecstore", "faiss"):
+            if impl == "faiss":
+                if faiss is None:
+                    continue
+                faiss.omp_set_num_threads(1)
+            t0, c0 = time.perf_counter(), time.process_time()
+            if impl == "faiss":
+                build_faiss(faiss, base, kind, s)
+            else:
+                m = s.m if kind == "IVF_PQ" else None
+                IvfIndex.build(base, kind, "L2", nlist=s.nlist, m=m, seed=0, threads=1)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+            print(f"| {kind} | {impl} | {cpu:.2f} | {wall:.2f} |", flush=True)
+    if faiss is not None:
+        faiss.omp_set_num_threads(benchutil.hardware_threads())
+
+
 def _qps_one(fn, queries: np.ndarray, seconds: float = 1.0) -> float:
     one = [queries[i : i + 1] for i in range(queries.shape[0])]
     fn(one[0])
@@ -205,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nlist", type=int, default=None)
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--kinds", default="IVF_FLAT,IVF_PQ")
+    ap.add_argument("--build-cpu", action="store_true",
+                    help="also time one-thread builds in CPU seconds")
     args = ap.parse_args(argv)
     s = setup_for(args.scale, args.nlist, args.m)
     try:
@@ -243,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                 qb = _qps_batch(fn, queries)
                 print(f"| {kind} | {label} | {build_s:.2f} | {nprobe} | {rec:.3f} | "
                       f"{q1:,.0f} | {qb:,.0f} |", flush=True)
+    if args.build_cpu:
+        _build_cpu_table(faiss, base, args.kinds.split(","), s)
     return 0
 
 
