@@ -57,21 +57,6 @@ void normalize(float* x, size_t dim) {
     }
 }
 
-// Nearest row of `targets` for each row of `rows` (k = 1 knn), in chunks that bound knn's heaps.
-Status nearest(const MatrixView& rows, const MatrixView& targets, Metric metric, int threads,
-               int64_t* ids, float* vals) {
-    for (size_t r0 = 0; r0 < rows.rows; r0 += kEncodeChunk) {
-        MatrixView part = rows;
-        part.data = row_ptr(rows, r0);
-        part.rows = std::min(kEncodeChunk, rows.rows - r0);
-        bool bad = false;
-        VS_RETURN_IF_ERROR(
-            search::knn(part, targets, 1, metric, nullptr, threads, ids + r0, vals + r0, &bad));
-        if (bad) return Status::InvalidArgument("vectors hold NaN or infinite values");
-    }
-    return Status::OK();
-}
-
 }  // namespace
 
 struct IvfIndex::Layout {
@@ -194,20 +179,20 @@ Status IvfIndex::build(const MatrixView& base, const IvfBuildParams& p,
     const MatrixView tv{train.data(), ns, dim, dim * sizeof(float), distance::DType::kFloat32};
     {
         KMeansResult km;
-        VS_RETURN_IF_ERROR(kmeans(tv, s.nlist_, p.niter, p.seed, p.threads, &km));
+        VS_RETURN_IF_ERROR(kmeans(tv, s.nlist_, p.niter, p.seed, p.threads, &km, false));
         std::memcpy(cent, km.centroids.data(), km.centroids.size() * sizeof(float));
         if (cosine) {
             for (size_t l = 0; l < s.nlist_; ++l) normalize(cent + l * dim, dim);
         }
     }
-    const MatrixView cv{cent, s.nlist_, dim, dim * sizeof(float), distance::DType::kFloat32};
     const Metric cm = coarse_metric(p.metric);
 
     // Inverted lists: every row to its closest centroid, grouped by list in row order.
     std::vector<int64_t> assign(n);
     {
         std::vector<float> dist(n);
-        VS_RETURN_IF_ERROR(nearest(base, cv, cm, p.threads, assign.data(), dist.data()));
+        VS_RETURN_IF_ERROR(
+            nearest_centroid(base, cent, s.nlist_, cm, p.threads, assign.data(), dist.data()));
     }
     for (size_t i = 0; i < n; ++i) ++offsets[static_cast<size_t>(assign[i]) + 1];
     for (size_t l = 0; l < s.nlist_; ++l) offsets[l + 1] += offsets[l];
@@ -262,29 +247,23 @@ Status IvfIndex::build(const MatrixView& base, const IvfBuildParams& p,
         });
     } else if (pq) {
         const size_t m = s.pq_m_, dsub = dim / m;
-        // Residuals of (a sub-sample of) the training rows against their coarse centroids.
+        // Residuals of (a sub-sample of) the training rows against their coarse centroids. The
+        // training rows are base rows, so their lists are known from `assign` (for COSINE the
+        // best cosine of the raw row is that of the unit row).
         const std::vector<size_t> pick = sample_rows(ns, kPqTrainRows, p.seed + 1);
         const size_t nt = pick.size();
         std::vector<float> resid(nt * dim);
         for (size_t i = 0; i < nt; ++i) {
             std::memcpy(&resid[i * dim], &train[pick[i] * dim], dim * sizeof(float));
-        }
-        {
-            const MatrixView rv{resid.data(), nt, dim, dim * sizeof(float),
-                                distance::DType::kFloat32};
-            std::vector<int64_t> a(nt);
-            std::vector<float> dist(nt);
-            VS_RETURN_IF_ERROR(nearest(rv, cv, cm, p.threads, a.data(), dist.data()));
-            for (size_t i = 0; i < nt; ++i) {
-                const float* c = cent + static_cast<size_t>(a[i]) * dim;
-                for (size_t d = 0; d < dim; ++d) resid[i * dim + d] -= c[d];
-            }
+            const float* c = cent + static_cast<size_t>(assign[sample[pick[i]]]) * dim;
+            for (size_t d = 0; d < dim; ++d) resid[i * dim + d] -= c[d];
         }
         for (size_t j = 0; j < m; ++j) {
             const MatrixView sub{resid.data() + j * dsub, nt, dsub, dim * sizeof(float),
                                  distance::DType::kFloat32};
             KMeansResult km;
-            VS_RETURN_IF_ERROR(kmeans(sub, kPqCodewords, p.niter, p.seed + 2 + j, p.threads, &km));
+            VS_RETURN_IF_ERROR(
+                kmeans(sub, kPqCodewords, p.niter, p.seed + 2 + j, p.threads, &km, false));
             std::memcpy(params + j * kPqCodewords * dsub, km.centroids.data(),
                         km.centroids.size() * sizeof(float));
         }

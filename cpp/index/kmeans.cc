@@ -4,6 +4,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <numeric>
 
 #include "common/macros.h"
@@ -17,64 +22,159 @@ using distance::Metric;
 
 namespace {
 
-// Rows assigned per knn call: bounds the per-query heaps knn allocates.
-constexpr size_t kAssignChunk = 65536;
+// Rows per inner block: the dot products of kBlockRows rows with every centroid (kBlockRows * k
+// floats) stay in L2 while each centroid panel (dim x nr floats) is reused by all of them.
+constexpr size_t kBlockRows = 48;
+constexpr size_t kTaskRows = 1024;
+
+// argmin_j (s[j] + bias[j]) over j < k, ties to the smaller j; *best_value gets the minimum.
+// Returns k when no value is below +inf (NaN or infinite inputs). Eight independent lanes (lane l
+// sees j = l mod 8 in increasing order, strict <) reduced at the end: the branchy scalar loop
+// cost as much as the dot products for PQ's 8-dim sub-spaces. SSE2 is x86-64's baseline.
+size_t argmin_biased(const float* s, const float* bias, size_t k, float* best_value) {
+    constexpr size_t kLanes = 8;
+    alignas(16) float lv[kLanes];
+    alignas(16) int32_t li[kLanes];
+    const size_t kk = k / kLanes * kLanes;
+#if defined(__SSE2__)
+    const __m128 inf = _mm_set1_ps(std::numeric_limits<float>::infinity());
+    __m128 v0 = inf, v1 = inf;
+    __m128i i0 = _mm_setzero_si128(), i1 = _mm_setzero_si128();
+    __m128i j0 = _mm_setr_epi32(0, 1, 2, 3), j1 = _mm_setr_epi32(4, 5, 6, 7);
+    const __m128i step = _mm_set1_epi32(static_cast<int32_t>(kLanes));
+    for (size_t j = 0; j < kk; j += kLanes) {
+        const __m128 a0 = _mm_add_ps(_mm_loadu_ps(s + j), _mm_loadu_ps(bias + j));
+        const __m128 a1 = _mm_add_ps(_mm_loadu_ps(s + j + 4), _mm_loadu_ps(bias + j + 4));
+        const __m128 m0 = _mm_cmplt_ps(a0, v0), m1 = _mm_cmplt_ps(a1, v1);
+        v0 = _mm_or_ps(_mm_and_ps(m0, a0), _mm_andnot_ps(m0, v0));
+        v1 = _mm_or_ps(_mm_and_ps(m1, a1), _mm_andnot_ps(m1, v1));
+        const __m128i n0 = _mm_castps_si128(m0), n1 = _mm_castps_si128(m1);
+        i0 = _mm_or_si128(_mm_and_si128(n0, j0), _mm_andnot_si128(n0, i0));
+        i1 = _mm_or_si128(_mm_and_si128(n1, j1), _mm_andnot_si128(n1, i1));
+        j0 = _mm_add_epi32(j0, step);
+        j1 = _mm_add_epi32(j1, step);
+    }
+    _mm_store_ps(lv, v0);
+    _mm_store_ps(lv + 4, v1);
+    _mm_store_si128(reinterpret_cast<__m128i*>(li), i0);
+    _mm_store_si128(reinterpret_cast<__m128i*>(li + 4), i1);
+#else
+    for (size_t l = 0; l < kLanes; ++l) {
+        lv[l] = std::numeric_limits<float>::infinity();
+        li[l] = 0;
+    }
+    for (size_t j = 0; j < kk; j += kLanes) {
+        for (size_t l = 0; l < kLanes; ++l) {
+            const float v = s[j + l] + bias[j + l];
+            if (v < lv[l]) {
+                lv[l] = v;
+                li[l] = static_cast<int32_t>(j + l);
+            }
+        }
+    }
+#endif
+    float bv = std::numeric_limits<float>::infinity();
+    size_t best = k;
+    for (size_t l = 0; l < kLanes; ++l) {
+        const size_t id = static_cast<size_t>(li[l]);
+        if (lv[l] < bv || (lv[l] == bv && lv[l] < std::numeric_limits<float>::infinity() &&
+                           id < best)) {
+            bv = lv[l];
+            best = id;
+        }
+    }
+    for (size_t j = kk; j < k; ++j) {
+        const float v = s[j] + bias[j];
+        if (v < bv) {
+            bv = v;
+            best = j;
+        }
+    }
+    *best_value = bv;
+    return best;
+}
 
 }  // namespace
 
-Status nearest_l2(const search::MatrixView& rows, const float* centroids, size_t k, int threads,
-                  int64_t* ids, float* vals) {
+Status nearest_centroid(const search::MatrixView& rows, const float* centroids, size_t k,
+                        Metric metric, int threads, int64_t* ids, float* vals) {
     const size_t n = rows.rows, dim = rows.dim;
-    if (dim > kSmallDim) {
-        const search::MatrixView cv{centroids, k, dim, dim * sizeof(float),
-                                    distance::DType::kFloat32};
-        for (size_t r0 = 0; r0 < n; r0 += kAssignChunk) {
-            search::MatrixView part = rows;
-            part.data = search::rows::row_ptr(rows, r0);
-            part.rows = std::min(kAssignChunk, n - r0);
-            bool bad = false;
-            VS_RETURN_IF_ERROR(
-                search::knn(part, cv, 1, Metric::kL2, nullptr, threads, ids + r0, vals + r0, &bad));
-            if (bad) return Status::InvalidArgument("vectors hold NaN or infinite values");
+    if (n == 0) return Status::OK();
+    VS_CHECK(rows.dtype == distance::DType::kFloat32 && rows.stride_bytes % sizeof(float) == 0);
+    const distance::KernelTable& kt = distance::active();
+    const size_t nr = kt.nr, mr = kt.max_mr;
+    const size_t panels = (k + nr - 1) / nr, width = panels * nr;
+    const bool l2 = metric == Metric::kL2;
+    // Centroids packed once into nr-wide, k-major panels (the DotTileFn layout), zero-padded,
+    // as -2 c (L2) or -c (IP, COSINE): score_j = bias_j + x.(that) with bias_j = |c_j|^2 (L2) or
+    // 0, so the best centroid is always argmin_j score_j (L2: |x - c_j|^2 = |x|^2 + score_j).
+    // Padding columns get bias +inf and never win.
+    const float scale = l2 ? -2.0f : -1.0f;
+    std::vector<float> packed(width * dim, 0.0f), bias(width);
+    for (size_t j = 0; j < width; ++j) {
+        float* panel = packed.data() + (j / nr) * nr * dim;
+        if (j >= k) {
+            bias[j] = std::numeric_limits<float>::infinity();
+            continue;
         }
-        return Status::OK();
-    }
-    // Centroids transposed (dim x k) so that the inner loop runs over k contiguous lanes:
-    // d(x, c) = |x|^2 + (|c|^2 - 2 x.c), the bracket computed for all c at once.
-    std::vector<float> ct(dim * k), cn(k, 0.0f);
-    for (size_t c = 0; c < k; ++c) {
+        const float* c = centroids + j * dim;
+        float cc = 0;
         for (size_t d = 0; d < dim; ++d) {
-            const float v = centroids[c * dim + d];
-            ct[d * k + c] = -2.0f * v;
-            cn[c] += v * v;
+            panel[d * nr + (j % nr)] = scale * c[d];
+            cc += c[d] * c[d];
         }
+        bias[j] = l2 ? cc : 0.0f;
     }
-    const size_t tasks = std::min<size_t>((n + 1023) / 1024, 64);
+    const size_t ldq = rows.stride_bytes / sizeof(float);
+    const size_t tasks = (n + kTaskRows - 1) / kTaskRows;
     std::atomic<bool> bad{false};
     ThreadPool::instance().parallel_for(tasks, threads, [&](size_t t) {
-        std::vector<float> acc(k);
-        for (size_t i = n * t / tasks; i < n * (t + 1) / tasks; ++i) {
-            const float* x = reinterpret_cast<const float*>(search::rows::row_ptr(rows, i));
-            std::copy(cn.begin(), cn.end(), acc.begin());
-            float xx = 0;
-            for (size_t d = 0; d < dim; ++d) {
-                const float xd = x[d];
-                xx += xd * xd;
-                const float* col = &ct[d * k];
-                for (size_t c = 0; c < k; ++c) acc[c] += xd * col[c];
+        std::vector<float> scores(kBlockRows * width);
+        const size_t t1 = std::min(n, (t + 1) * kTaskRows);
+        for (size_t b0 = t * kTaskRows; b0 < t1; b0 += kBlockRows) {
+            const size_t nb = std::min(kBlockRows, t1 - b0);
+            const float* xb = reinterpret_cast<const float*>(search::rows::row_ptr(rows, b0));
+            for (size_t p = 0; p < panels; ++p) {
+                for (size_t g = 0; g < nb; g += mr) {
+                    const size_t m = std::min(mr, nb - g);
+                    for (size_t kc0 = 0; kc0 < dim; kc0 += search::rows::kGemmKc) {
+                        const size_t kc = std::min(search::rows::kGemmKc, dim - kc0);
+                        kt.dot_tile(xb + g * ldq + kc0, ldq, m,
+                                    packed.data() + p * nr * dim + kc0 * nr, kc,
+                                    scores.data() + g * width + p * nr, width, kc0 > 0);
+                    }
+                }
             }
-            size_t best = 0;
-            for (size_t c = 1; c < k; ++c) {
-                if (acc[c] < acc[best]) best = c;
+            for (size_t i = 0; i < nb; ++i) {
+                float bv;
+                size_t best = argmin_biased(scores.data() + i * width, bias.data(), k, &bv);
+                float v;
+                if (best >= k) {
+                    // Every score NaN or +inf: a non-finite input.
+                    best = 0;
+                    v = std::numeric_limits<float>::quiet_NaN();
+                } else if (l2) {
+                    const float* x = xb + i * ldq;
+                    float xx = 0;
+                    for (size_t d = 0; d < dim; ++d) xx += x[d] * x[d];
+                    v = xx + bv;
+                    v = v < 0.0f ? 0.0f : v;  // cancellation can dip below zero
+                } else {
+                    v = -bv;
+                }
+                if (!std::isfinite(v)) bad.store(true, std::memory_order_relaxed);
+                ids[b0 + i] = static_cast<int64_t>(best);
+                vals[b0 + i] = v;
             }
-            const float v = xx + acc[best];
-            if (!std::isfinite(v)) bad.store(true, std::memory_order_relaxed);
-            ids[i] = static_cast<int64_t>(best);
-            vals[i] = v < 0.0f ? 0.0f : v;
         }
     });
     if (bad.load()) return Status::InvalidArgument("vectors hold NaN or infinite values");
     return Status::OK();
+}
+
+Status nearest_l2(const search::MatrixView& rows, const float* centroids, size_t k, int threads,
+                  int64_t* ids, float* vals) {
+    return nearest_centroid(rows, centroids, k, Metric::kL2, threads, ids, vals);
 }
 
 std::vector<size_t> sample_rows(size_t n, size_t max_rows, uint64_t seed) {
@@ -95,7 +195,7 @@ std::vector<size_t> sample_rows(size_t n, size_t max_rows, uint64_t seed) {
 }
 
 Status kmeans(const search::MatrixView& data, size_t k, int niter, uint64_t seed, int threads,
-              KMeansResult* out) {
+              KMeansResult* out, bool measure_inertia) {
     if (data.dtype != distance::DType::kFloat32 || data.dim == 0) {
         return Status::InvalidArgument("k-means needs float32 rows with at least one dimension");
     }
@@ -122,6 +222,7 @@ Status kmeans(const search::MatrixView& data, size_t k, int niter, uint64_t seed
     std::vector<float> dist(n);
     std::vector<size_t> counts(k), order(n), starts(k + 1);
     for (int it = 0; it <= niter; ++it) {
+        if (it == niter && !measure_inertia) break;
         VS_RETURN_IF_ERROR(nearest_l2(data, cent.data(), k, threads, assign.data(), dist.data()));
         double inertia = 0;
         for (size_t i = 0; i < n; ++i) inertia += dist[i];

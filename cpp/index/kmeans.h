@@ -3,12 +3,12 @@
 // Contract
 //   - Squared-L2 k-means. Initial centroids are k distinct rows picked by a seeded generator
 //     (random init, as faiss's IVF training does: k-means++ is O(n k d) sequential work, too slow
-//     for nlist in the thousands); then `niter` Lloyd iterations. Assignments use search::knn
-//     (the SIMD kernels, batched register-tiled path, multi-threaded).
+//     for nlist in the thousands); then `niter` Lloyd iterations. Assignments use nearest_l2
+//     (GEMM-style blocks on the active dot_tile kernel, multi-threaded).
 //   - Empty clusters are re-seeded after each assignment by splitting a populated cluster picked
 //     with probability proportional to its size: both halves get the centroid scaled by
 //     (1 +- 1/1024) in alternating dimensions.
-//   - Deterministic given (data, k, niter, seed): knn's results do not depend on the thread count,
+//   - Deterministic given (data, k, niter, seed): assignments do not depend on the thread count,
 //     and the centroid update sums each cluster's rows in row order.
 //
 // Threads: up to `threads` (0 = all cores) from ThreadPool::instance(). No Python; callers
@@ -48,10 +48,17 @@ class SplitMix64 {
 // (max_rows == 0: all rows).
 std::vector<size_t> sample_rows(size_t n, size_t max_rows, uint64_t seed);
 
-// For each row of `rows` the nearest (squared L2) row of `centroids` (k x dim, contiguous): ids[i]
-// and vals[i]. Ties go to the smaller centroid id. Small dims (<= kSmallDim, PQ sub-spaces) use a
-// centroid-major loop that beats knn's packed path there; larger dims use search::knn.
-constexpr size_t kSmallDim = 32;
+// For each row of `rows` (float32, row stride a multiple of 4 bytes) the best of the k
+// contiguous centroids (k x dim): L2 the smallest squared distance (vals: that distance, clamped
+// at 0), IP / COSINE the largest inner product (vals: the inner product; for COSINE the caller
+// passes unit centroids, so that is the largest cosine). Ties go to the smaller centroid id.
+// Computed as GEMM blocks: centroids packed once into the active dot_tile kernel's panels, each
+// block of rows scored against all of them, then an argmin/argmax (L2 via |c|^2 - 2 x.c).
+// InvalidArgument when a value is NaN or infinite. Deterministic: no result depends on threads.
+Status nearest_centroid(const search::MatrixView& rows, const float* centroids, size_t k,
+                        distance::Metric metric, int threads, int64_t* ids, float* vals);
+
+// nearest_centroid with the L2 metric (the k-means assignment step).
 Status nearest_l2(const search::MatrixView& rows, const float* centroids, size_t k, int threads,
                   int64_t* ids, float* vals);
 
@@ -63,8 +70,10 @@ struct KMeansResult {
 
 // Trains k centroids on the float32 rows of `data` (contiguous elements, any row stride).
 // InvalidArgument unless 1 <= k <= data.rows and data is float32 with dim >= 1.
+// With measure_inertia == false the final assignment pass, which only measures the inertia, is
+// skipped (inertia stays 0): the index builders re-assign their rows themselves.
 Status kmeans(const search::MatrixView& data, size_t k, int niter, uint64_t seed, int threads,
-              KMeansResult* out);
+              KMeansResult* out, bool measure_inertia = true);
 
 }  // namespace index
 }  // namespace vecstore

@@ -266,7 +266,8 @@ class IvfIndex:
 
     @property
     def memory_bytes(self) -> int:
-        """Bytes the index holds besides ``base`` (lists, codes, centroids, tables)."""
+        """Bytes the index holds besides ``base`` (lists, codes, centroids, tables; for
+        IVF_FLAT that includes its list-ordered copy of the rows)."""
         return int(self._impl.memory_bytes)
 
     @property
