@@ -276,8 +276,8 @@ def _reseal(image: bytearray) -> bytes:
     """Recomputes both checksums, so that only the structural checks can catch a change."""
     from vecstore import _core
 
-    image[120:124] = _core.crc32c(bytes(image[128:])).to_bytes(4, "little")
-    image[124:128] = _core.crc32c(bytes(image[:124])).to_bytes(4, "little")
+    image[184:188] = _core.crc32c(bytes(image[192:])).to_bytes(4, "little")
+    image[188:192] = _core.crc32c(bytes(image[:188])).to_bytes(4, "little")
     return bytes(image)
 
 
