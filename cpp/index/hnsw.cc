@@ -158,8 +158,9 @@ void HnswIndex::release_scratch(std::unique_ptr<Scratch> s) const {
 
 // Candidates (s->cand) form a min-heap, results (s->top) a max-heap of at most ef allowed nodes.
 // Disallowed nodes are expanded like any other but never enter s->top.
-template <class Get, class Dist, class Prefetch>
-void HnswIndex::layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, size_t ef,
+template <class Get, class Dist, class Prefetch, class PrefetchList>
+void HnswIndex::layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, PrefetchList&& prefetch_list,
+                      size_t ef,
                              search::AllowBits allow, Scratch* s, uint64_t* n_dist) const {
     s->new_epoch(rows_, M0_);
     auto& cand = s->cand;
@@ -182,6 +183,9 @@ void HnswIndex::layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, size_t
         if (top.size() >= ef && c.first > top.front().first) break;
         std::pop_heap(cand.begin(), cand.end(), Greater());
         cand.pop_back();
+        // The next candidate's list is likely expanded next: start loading it now, so that it
+        // arrives while this node's neighbours are scored.
+        if (!cand.empty()) prefetch_list(cand.front().second);
         const auto nb = get(c.second);
         // Collect the unvisited neighbours and prefetch their rows before computing any
         // distance: the row loads (random DRAM/L3 accesses) then overlap instead of serialising.
@@ -263,7 +267,7 @@ class HnswIndex::Builder {
                                  for (size_t b = 0; b < ix_.prefetch_bytes_; b += 64)
                                      __builtin_prefetch(r + b);
                              },
-                             efc, nullptr, s, nullptr);
+                             [](uint32_t) {}, efc, nullptr, s, nullptr);
             // Ascending (key, id), without q itself.
             std::sort_heap(s->top.begin(), s->top.end());
             s->tmp.clear();
@@ -760,7 +764,12 @@ void HnswIndex::search_one(sq::CodeFn fn, const float* q_in, size_t k, size_t ef
             const uint32_t* list = list0(id);
             return std::pair<const uint32_t*, uint32_t>(list + 1, list[0]);
         },
-        dist, prefetch, std::max({ef, k, rerank}), allow, s, &evals);
+        dist, prefetch,
+        [&](uint32_t id) {
+            const char* list = reinterpret_cast<const char*>(list0(id));
+            for (size_t b = 0; b < (M0_ + 1) * 4; b += 64) __builtin_prefetch(list + b);
+        },
+        std::max({ef, k, rerank}), allow, s, &evals);
     if (n_dist) *n_dist += evals;
 
     std::sort_heap(s->top.begin(), s->top.end());

@@ -204,9 +204,11 @@ class HnswIndex {
     const uint8_t* code(uint32_t id) const { return codes_ + size_t(id) * code_row_bytes_; }
     // Best-first search of one level from the scratch's entry points; leaves up to ef allowed
     // results in the scratch's result heap. get(id) returns (ids, count) of id's list there,
-    // dist(id) the key of row id, prefetch(id) starts loading what dist(id) reads.
-    template <class Get, class Dist, class Prefetch>
-    void layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, size_t ef,
+    // dist(id) the key of row id, prefetch(id) starts loading what dist(id) reads,
+    // prefetch_list(id) what get(id) reads.
+    template <class Get, class Dist, class Prefetch, class PrefetchList>
+    void layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, PrefetchList&& prefetch_list,
+                      size_t ef,
                       search::AllowBits allow, Scratch* s, uint64_t* n_dist) const;
     Status exact_allowed(const search::MatrixView& queries, size_t k, search::AllowBits allow,
                          size_t allowed, int threads, int64_t* ids_out, float* values_out) const;
