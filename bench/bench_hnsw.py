@@ -3,7 +3,9 @@
 Data: ``n`` clustered float32 vectors of 128 dims (a few hundred Gaussian clusters), queries drawn
 the same way; ground truth from exact ``vecstore.knn``. Every engine uses M=16,
 efConstruction=200, L2. ``n`` is 100k at ``VECSTORE_BENCH_SCALE=1`` (1,000 at the CI smoke scale
-of 0.01). The comparators are used only where installed.
+of 0.01). The comparators are used only where installed. vecstore appears twice: HNSW (SQ8 codes
+for the walk, exact float32 re-rank of the ef candidates: exact values) and HNSW_SQ with
+sq_type=SQ8, refine=False (Milvus's default: values from the codes).
 
 pytest-benchmark mode (``python -m pytest bench/bench_hnsw.py --benchmark-group-by=group``):
 groups ``hnsw-build`` and ``hnsw-search-1`` / ``hnsw-search-batch`` (one query per call, a batch
@@ -67,6 +69,15 @@ class Vecstore:
         return self.index.search(queries, K, ef=max(ef, K), threads=self.threads)[0]
 
 
+class VecstoreSQ(Vecstore):
+    name = "vecstore HNSW_SQ (SQ8, no refine)"
+
+    def build(self, base, threads):
+        self.index = HnswIndex.build(base, "L2", M=M, ef_construction=EF_CONSTRUCTION,
+                                     threads=threads, sq_type="SQ8")
+        self.threads = threads
+
+
 class Hnswlib:
     name = "hnswlib"
 
@@ -116,7 +127,7 @@ class Faiss:
 
 
 def available_engines() -> list:
-    engines: list = [Vecstore()]
+    engines: list = [Vecstore(), VecstoreSQ()]
     for cls, module in ((Hnswlib, "hnswlib"), (Usearch, "usearch.index"), (Faiss, "faiss")):
         try:
             __import__(module)
@@ -210,6 +221,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=None, help="default: VECSTORE_BENCH_SCALE")
     parser.add_argument("--threads", type=int, default=0, help="0 = all cores")
     parser.add_argument("--only-vecstore", action="store_true", help="skip the other engines")
+    parser.add_argument("--skip-sq", action="store_true", help="skip the HNSW_SQ row")
     args = parser.parse_args()
     scale = benchutil.env_scale() if args.scale is None else args.scale
     base, queries, truth = make_data(scale)
@@ -224,6 +236,8 @@ def main() -> None:
     for engine in available_engines():
         if args.only_vecstore and not isinstance(engine, Vecstore):
             continue
+        if args.skip_sq and isinstance(engine, VecstoreSQ):
+            continue
         start = time.perf_counter()
         engine.build(base, args.threads)
         build_s = time.perf_counter() - start
@@ -232,7 +246,7 @@ def main() -> None:
         batch = qps_batch(engine, queries, ef)
         print(f"| {engine.name} | {build_s:.2f} | {ef} | {r:.3f} | {single:,.0f} | "
               f"{batch:,.0f} |", flush=True)
-        if isinstance(engine, Vecstore):
+        if type(engine) is Vecstore:
             ours, ours_ef = engine, ef
         else:
             del engine.index

@@ -45,8 +45,11 @@ enum : size_t {
     kOffRows = 24, kOffDim = 32, kOffMetric = 36, kOffM = 40, kOffM0 = 44, kOffEfc = 48,
     kOffMaxLevel = 52, kOffEntry = 56, kOffFlags = 60, kOffSeed = 64, kOffUpperSlots = 72,
     kOffSecLevels = 80, kOffSecUpperOff = 88, kOffSecLinks0 = 96, kOffSecUpper = 104,
-    kOffSecNorms = 112, kOffBodyCrc = 120, kOffHeaderCrc = 124,
+    kOffSecNorms = 112, kOffSqType = 120, kOffCodeRowBytes = 124, kOffRefineK = 128,
+    kOffSecSqParams = 136, kOffSecCodes = 144, kOffReserved = 152, kOffBodyCrc = 184,
+    kOffHeaderCrc = 188,
 };
+constexpr uint32_t kFlagRefine = 1;
 
 // Min-heap / max-heap helpers over Pair vectors.
 struct Greater {
@@ -63,53 +66,74 @@ inline size_t popcount_allowed(search::AllowBits allow, size_t rows) {
 }  // namespace
 
 struct HnswIndex::Layout {
-    uint64_t levels, upper_off, links0, upper, norms, total;
+    uint64_t levels, upper_off, links0, upper, norms, sq_params, codes, total;
 };
 
 struct HnswIndex::Scratch {
-    std::vector<uint16_t> mark;
-    uint16_t tag = 0;
+    // Visited set: one bit per row (100k rows are 12.5 KiB, L1/L2-resident, where a uint16 epoch
+    // tag per row was 200 KiB and its random reads were a fifth of search time), reset by
+    // clearing only the words of the rows visited, so a search costs O(visited), not O(rows).
+    std::vector<uint64_t> seen;
+    std::vector<uint32_t> touched;  // rows marked since the last reset
     std::vector<Pair> cand, top, eps, sel, tmp;
     std::vector<uint32_t> nbrs;
-    std::vector<float> q;
+    std::vector<float> q, qp;  // the (unit, for COSINE) query; its prepared form for the codes
 
     std::vector<uint32_t> fresh;  // unvisited neighbours of the node being expanded
 
     void new_epoch(size_t rows, size_t max_degree) {
         if (fresh.size() < max_degree) fresh.resize(max_degree);
-        if (mark.size() < rows) {
-            mark.assign(rows, 0);
-            tag = 0;
+        const size_t words = (rows + 63) / 64;
+        if (seen.size() < words) {
+            seen.assign(words, 0);
+        } else {
+            for (uint32_t id : touched) seen[id >> 6] = 0;
         }
-        if (++tag == 0) {
-            std::fill(mark.begin(), mark.end(), 0);
-            tag = 1;
-        }
+        touched.clear();
+    }
+    // Marks row id; true when it was not marked yet.
+    bool visit(uint32_t id) {
+        uint64_t& w = seen[id >> 6];
+        const uint64_t bit = uint64_t{1} << (id & 63);
+        if (w & bit) return false;
+        w |= bit;
+        touched.push_back(id);
+        return true;
     }
 };
 
 HnswIndex::~HnswIndex() = default;
 
-HnswIndex::Layout HnswIndex::layout(size_t rows, size_t M, uint64_t upper_slots, bool norms) {
+HnswIndex::Layout HnswIndex::layout(size_t rows, size_t dim, size_t M, uint64_t upper_slots,
+                                    bool norms, sq::SqType sq_type) {
     Layout l;
     l.levels = kHeaderBytes;
     l.upper_off = align64(l.levels + rows);
     l.links0 = align64(l.upper_off + 8 * uint64_t(rows));
     l.upper = align64(l.links0 + 4 * uint64_t(rows) * (2 * M + 1));
-    const uint64_t upper_end = l.upper + 4 * upper_slots;
-    l.norms = norms ? align64(upper_end) : 0;
-    l.total = norms ? l.norms + 4 * uint64_t(rows) : upper_end;
+    uint64_t end = l.upper + 4 * upper_slots;
+    l.norms = norms ? align64(end) : 0;
+    if (norms) end = l.norms + 4 * uint64_t(rows);
+    const bool sq8 = sq::code_type(sq_type) == sq::SqType::kSQ8;
+    l.sq_params = sq8 ? align64(end) : 0;
+    if (sq8) end = l.sq_params + 8 * uint64_t(dim);
+    l.codes = align64(end);
+    l.total = l.codes + uint64_t(rows) * sq::code_row_bytes(sq_type, dim);
     return l;
 }
 
 void HnswIndex::bind_sections(const uint8_t* image) {
-    const Layout l = layout(rows_, M_, upper_slots_, metric_ == Metric::kCosine);
+    const Layout l = layout(rows_, dim_, M_, upper_slots_, metric_ == Metric::kCosine, sq_type_);
     image_ = image;
     levels_ = image + l.levels;
     upper_off_ = reinterpret_cast<const uint64_t*>(image + l.upper_off);
     links0_ = reinterpret_cast<const uint32_t*>(image + l.links0);
     upper_ = reinterpret_cast<const uint32_t*>(image + l.upper);
     inv_norm_ = l.norms ? reinterpret_cast<const float*>(image + l.norms) : nullptr;
+    sq_min_ = l.sq_params ? reinterpret_cast<const float*>(image + l.sq_params) : nullptr;
+    sq_scale_ = l.sq_params ? sq_min_ + dim_ : nullptr;
+    codes_ = image + l.codes;
+    code_row_bytes_ = sq::code_row_bytes(sq_type_, dim_);
     total_bytes_ = l.total;
 }
 
@@ -145,18 +169,17 @@ void HnswIndex::release_scratch(std::unique_ptr<Scratch> s) const {
 
 // Candidates (s->cand) form a min-heap, results (s->top) a max-heap of at most ef allowed nodes.
 // Disallowed nodes are expanded like any other but never enter s->top.
-template <class Get>
-void HnswIndex::layer_search(Get&& get, distance::ManyFn fn, const float* q, float q_scale,
-                             size_t ef, search::AllowBits allow, Scratch* s,
-                             uint64_t* n_dist) const {
+template <class Get, class Dist, class Prefetch, class PrefetchList>
+void HnswIndex::layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, PrefetchList&& prefetch_list,
+                      size_t ef,
+                             search::AllowBits allow, Scratch* s, uint64_t* n_dist) const {
     s->new_epoch(rows_, M0_);
     auto& cand = s->cand;
     auto& top = s->top;
     cand.clear();
     top.clear();
     for (const Pair& e : s->eps) {
-        if (s->mark[e.second] == s->tag) continue;
-        s->mark[e.second] = s->tag;
+        if (!s->visit(e.second)) continue;
         cand.push_back(e);
         std::push_heap(cand.begin(), cand.end(), Greater());
         if (search::rows::allowed(allow, e.second)) {
@@ -170,6 +193,9 @@ void HnswIndex::layer_search(Get&& get, distance::ManyFn fn, const float* q, flo
         if (top.size() >= ef && c.first > top.front().first) break;
         std::pop_heap(cand.begin(), cand.end(), Greater());
         cand.pop_back();
+        // The next candidate's list is likely expanded next: start loading it now, so that it
+        // arrives while this node's neighbours are scored.
+        if (!cand.empty()) prefetch_list(cand.front().second);
         const auto nb = get(c.second);
         // Collect the unvisited neighbours and prefetch their rows before computing any
         // distance: the row loads (random DRAM/L3 accesses) then overlap instead of serialising.
@@ -177,15 +203,13 @@ void HnswIndex::layer_search(Get&& get, distance::ManyFn fn, const float* q, flo
         uint32_t n_fresh = 0;
         for (uint32_t j = 0; j < nb.second; ++j) {
             const uint32_t id = nb.first[j];
-            if (s->mark[id] == s->tag) continue;
-            s->mark[id] = s->tag;
+            if (!s->visit(id)) continue;
             fresh[n_fresh++] = id;
-            const char* r = reinterpret_cast<const char*>(row(id));
-            for (size_t b = 0; b < prefetch_bytes_; b += 64) __builtin_prefetch(r + b);
+            prefetch(id);
         }
         for (uint32_t j = 0; j < n_fresh; ++j) {
             const uint32_t id = fresh[j];
-            const float d = key(fn, q, q_scale, id);
+            const float d = dist(id);
             if (top.size() < ef || d < top.front().first) {
                 cand.emplace_back(d, id);
                 std::push_heap(cand.begin(), cand.end(), Greater());
@@ -245,8 +269,14 @@ class HnswIndex::Builder {
         const size_t efc = std::max(ix_.ef_construction_, ix_.M_);
         for (int l = std::min(level, top_level); l >= 0; --l) {
             s->eps.assign(1, Pair(cur_d, cur));
-            ix_.layer_search([&](uint32_t id) { return copy_list(id, l, s); }, fn_, qv, qs, efc,
-                             nullptr, s, nullptr);
+            ix_.layer_search([&](uint32_t id) { return copy_list(id, l, s); },
+                             [&](uint32_t id) { return ix_.key(fn_, qv, qs, id); },
+                             [&](uint32_t id) {
+                                 const char* r = reinterpret_cast<const char*>(ix_.row(id));
+                                 for (size_t b = 0; b < ix_.prefetch_bytes_; b += 64)
+                                     __builtin_prefetch(r + b);
+                             },
+                             [](uint32_t) {}, efc, nullptr, s, nullptr);
             // Ascending (key, id), without q itself.
             std::sort_heap(s->top.begin(), s->top.end());
             s->tmp.clear();
@@ -344,6 +374,55 @@ class HnswIndex::Builder {
     distance::ManyFn fn_;
 };
 
+// Trains the SQ8 parameters (per-dimension min / max over the rows to encode) and writes every
+// row's codes. COSINE encodes the unit rows (hnsw_sq.h), so it needs inv_norm_ first.
+void HnswIndex::encode(int threads) {
+    uint8_t* img = const_cast<uint8_t*>(image_);
+    const size_t block = 1024, blocks = (rows_ + block - 1) / block;
+    const bool cosine = metric_ == Metric::kCosine;
+    // Row r as encoded: the row itself, or its unit form in `tmp`.
+    auto encoded_row = [&](size_t r, std::vector<float>* tmp) -> const float* {
+        const float* x = row(static_cast<uint32_t>(r));
+        if (!cosine) return x;
+        tmp->resize(dim_);
+        for (size_t i = 0; i < dim_; ++i) (*tmp)[i] = x[i] * inv_norm_[r];
+        return tmp->data();
+    };
+    if (sq_min_ != nullptr) {
+        // Per-block extremes, then a reduction: min / max do not depend on the order.
+        std::vector<float> lo(blocks * dim_, kInf), hi(blocks * dim_, -kInf);
+        ThreadPool::instance().parallel_for(blocks, threads, [&](size_t b) {
+            std::vector<float> tmp;
+            float* blo = lo.data() + b * dim_;
+            float* bhi = hi.data() + b * dim_;
+            for (size_t r = b * block; r < std::min(rows_, (b + 1) * block); ++r) {
+                const float* x = encoded_row(r, &tmp);
+                for (size_t i = 0; i < dim_; ++i) {
+                    blo[i] = std::min(blo[i], x[i]);
+                    bhi[i] = std::max(bhi[i], x[i]);
+                }
+            }
+        });
+        float* mn = const_cast<float*>(sq_min_);
+        float* sc = const_cast<float*>(sq_scale_);
+        for (size_t i = 0; i < dim_; ++i) {
+            float a = kInf, z = -kInf;
+            for (size_t b = 0; b < blocks; ++b) {
+                a = std::min(a, lo[b * dim_ + i]);
+                z = std::max(z, hi[b * dim_ + i]);
+            }
+            mn[i] = a;
+            sc[i] = z > a ? (z - a) / 255.0f : 0.0f;
+        }
+    }
+    ThreadPool::instance().parallel_for(blocks, threads, [&](size_t b) {
+        std::vector<float> tmp;
+        for (size_t r = b * block; r < std::min(rows_, (b + 1) * block); ++r)
+            sq::encode_row(sq_type_, encoded_row(r, &tmp), dim_, sq_min_, sq_scale_,
+                           img + (codes_ - image_) + r * code_row_bytes_);
+    });
+}
+
 Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int threads,
                         std::unique_ptr<HnswIndex>* out) {
     if (base.dtype != distance::DType::kFloat32)
@@ -360,6 +439,14 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
         return Status::InvalidArgument("M must be between 2 and 2048");
     if (p.ef_construction == 0 || p.ef_construction > 0xFFFFFFFFu)
         return Status::InvalidArgument("ef_construction must be at least 1");
+    if (static_cast<uint32_t>(p.sq_type) >= sq::kNumSqTypes)
+        return Status::InvalidArgument("sq_type must be one of SQ8, FP16, BF16");
+    if (p.sq_type == sq::SqType::kNone && p.refine)
+        return Status::InvalidArgument("refine applies to HNSW_SQ (an sq_type) only");
+    if (!(p.refine_k >= 1.0 && p.refine_k <= kMaxRefineK))
+        return Status::InvalidArgument("refine_k must be between 1 and 1e6");
+    if (!p.refine && p.refine_k != 1.0)
+        return Status::InvalidArgument("refine_k applies only with refine=True");
 
     std::unique_ptr<HnswIndex> ix(new HnswIndex());
     ix->base_ = base;
@@ -371,6 +458,9 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
     ix->M0_ = 2 * p.M;
     ix->ef_construction_ = p.ef_construction;
     ix->seed_ = p.seed;
+    ix->sq_type_ = p.sq_type;
+    ix->refine_ = p.refine;
+    ix->refine_k_ = p.refine_k;
 
     // Levels from a hash of (seed, row): P(level >= l) = M^-l.
     const double ml = 1.0 / std::log(static_cast<double>(p.M));
@@ -384,7 +474,8 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
         upper_slots += uint64_t(levels[r]) * (p.M + 1);
     }
     ix->upper_slots_ = upper_slots;
-    const Layout l = layout(base.rows, p.M, upper_slots, p.metric == Metric::kCosine);
+    const Layout l = layout(base.rows, base.dim, p.M, upper_slots, p.metric == Metric::kCosine,
+                            p.sq_type);
     ix->owned_.assign((l.total + 7) / 8, 0);
     uint8_t* img = reinterpret_cast<uint8_t*>(ix->owned_.data());
     std::memcpy(img + l.levels, levels.data(), base.rows);
@@ -409,6 +500,8 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
             }
         });
     }
+
+    ix->encode(threads);
 
     ix->entry_ = 0;
     ix->max_level_ = levels[0];
@@ -440,7 +533,7 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
     put<uint32_t>(img, kOffEfc, static_cast<uint32_t>(p.ef_construction));
     put<uint32_t>(img, kOffMaxLevel, static_cast<uint32_t>(ix->max_level_));
     put<uint32_t>(img, kOffEntry, ix->entry_);
-    put<uint32_t>(img, kOffFlags, 0);
+    put<uint32_t>(img, kOffFlags, p.refine ? kFlagRefine : 0);
     put<uint64_t>(img, kOffSeed, p.seed);
     put<uint64_t>(img, kOffUpperSlots, upper_slots);
     put<uint64_t>(img, kOffSecLevels, l.levels);
@@ -448,6 +541,11 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
     put<uint64_t>(img, kOffSecLinks0, l.links0);
     put<uint64_t>(img, kOffSecUpper, l.upper);
     put<uint64_t>(img, kOffSecNorms, l.norms);
+    put<uint32_t>(img, kOffSqType, static_cast<uint32_t>(p.sq_type));
+    put<uint32_t>(img, kOffCodeRowBytes, static_cast<uint32_t>(ix->code_row_bytes_));
+    put<double>(img, kOffRefineK, p.refine_k);
+    put<uint64_t>(img, kOffSecSqParams, l.sq_params);
+    put<uint64_t>(img, kOffSecCodes, l.codes);
     put<uint32_t>(img, kOffBodyCrc, crc32c::value(img + kHeaderBytes, l.total - kHeaderBytes));
     put<uint32_t>(img, kOffHeaderCrc, crc32c::value(img, kOffHeaderCrc));
     *out = std::move(ix);
@@ -492,14 +590,31 @@ Status HnswIndex::load(const void* data, size_t size, const search::MatrixView& 
     if (M < kMinM || M > kMaxM || M0 != 2 * M) return corrupt("bad M / M0");
     if (get<uint32_t>(p, kOffEfc) == 0) return corrupt("bad ef_construction");
     if (max_level > kMaxLevel || entry >= rows) return corrupt("bad entry point or max level");
-    if (get<uint32_t>(p, kOffFlags) != 0) return corrupt("unknown flags");
+    const uint32_t flags = get<uint32_t>(p, kOffFlags);
+    if ((flags & ~kFlagRefine) != 0) return corrupt("unknown flags");
     if (upper_slots > rows * uint64_t(max_level) * (M + 1)) return corrupt("bad upper slot count");
+    const uint32_t sq_type = get<uint32_t>(p, kOffSqType);
+    if (sq_type >= sq::kNumSqTypes) return corrupt("bad sq_type");
+    const auto sqt = static_cast<sq::SqType>(sq_type);
+    const bool refine = (flags & kFlagRefine) != 0;
+    const double refine_k = get<double>(p, kOffRefineK);
+    if ((refine && sqt == sq::SqType::kNone) || !(refine_k >= 1.0 && refine_k <= kMaxRefineK) ||
+        (!refine && refine_k != 1.0))
+        return corrupt("bad refine / refine_k");
+    for (size_t off = kOffReserved; off < kOffBodyCrc; ++off)
+        if (p[off] != 0) return corrupt("reserved header bytes are not zero");
+    if (uint64_t(dim) * 2 > 0xFFFFFFFFull ||
+        get<uint32_t>(p, kOffCodeRowBytes) != sq::code_row_bytes(sqt, dim) ||
+        sq::code_row_bytes(sqt, dim) > size / rows)  // also keeps the layout's sums from wrapping
+        return corrupt("bad code row size");
     const bool cosine = metric == static_cast<uint32_t>(Metric::kCosine);
-    const Layout l = layout(rows, M, upper_slots, cosine);
+    const Layout l = layout(rows, dim, M, upper_slots, cosine, sqt);
     if (l.total != total || get<uint64_t>(p, kOffSecLevels) != l.levels ||
         get<uint64_t>(p, kOffSecUpperOff) != l.upper_off ||
         get<uint64_t>(p, kOffSecLinks0) != l.links0 || get<uint64_t>(p, kOffSecUpper) != l.upper ||
-        get<uint64_t>(p, kOffSecNorms) != l.norms)
+        get<uint64_t>(p, kOffSecNorms) != l.norms ||
+        get<uint64_t>(p, kOffSecSqParams) != l.sq_params ||
+        get<uint64_t>(p, kOffSecCodes) != l.codes)
         return corrupt("section offsets disagree with the header's sizes");
     if (get<uint32_t>(p, kOffBodyCrc) != crc32c::value(p + kHeaderBytes, size - kHeaderBytes))
         return corrupt("body checksum mismatch");
@@ -525,6 +640,9 @@ Status HnswIndex::load(const void* data, size_t size, const search::MatrixView& 
     ix->upper_slots_ = upper_slots;
     ix->max_level_ = static_cast<int>(max_level);
     ix->entry_ = entry;
+    ix->sq_type_ = sqt;
+    ix->refine_ = refine;
+    ix->refine_k_ = refine_k;
     const uint8_t* img = p;
     if (reinterpret_cast<uintptr_t>(p) % 8 != 0) {  // in place needs aligned uint64/uint32 reads
         ix->owned_.resize((size + 7) / 8);
@@ -549,6 +667,13 @@ Status HnswIndex::validate_graph() const {
         acc += uint64_t(levels_[r]) * (M_ + 1);
     }
     if (acc != upper_slots_) return corrupt("upper-level slots do not add up");
+    if (sq_min_ != nullptr) {
+        for (size_t i = 0; i < dim_; ++i) {
+            if (!std::isfinite(sq_min_[i]) || !std::isfinite(sq_scale_[i]) || sq_scale_[i] < 0)
+                return corrupt("SQ8 parameters of dimension " + std::to_string(i) +
+                               " are not finite or have a negative scale");
+        }
+    }
     // Search walks level lv only through nodes listed on level lv, so each listed node must
     // exist there too (its run is then in bounds).
     auto check_list = [&](const uint32_t* list, size_t cap, size_t r, int lv) -> Status {
@@ -577,9 +702,9 @@ Status HnswIndex::validate_graph() const {
 
 // ---- search ----------------------------------------------------------------------------------
 
-void HnswIndex::search_one(distance::ManyFn fn, const float* q_in, size_t k, size_t ef,
-                           search::AllowBits allow, Scratch* s, int64_t* ids, float* vals,
-                           uint64_t* n_dist) const {
+void HnswIndex::search_one(sq::CodeFn fn, const float* q_in, size_t k, size_t ef,
+                           size_t rerank, search::AllowBits allow, Scratch* s, int64_t* ids,
+                           float* vals, uint64_t* n_dist) const {
     const float* q = q_in;
     if (metric_ == Metric::kCosine) {
         double sq = 0;
@@ -589,8 +714,39 @@ void HnswIndex::search_one(distance::ManyFn fn, const float* q_in, size_t k, siz
         for (size_t i = 0; i < dim_; ++i) s->q[i] = q_in[i] * inv;
         q = s->q.data();
     }
+    // The query in the codes' terms (hnsw_sq.h): SQ8 L2 subtracts the minimum, SQ8 IP folds the
+    // scale in and keeps sum q_i * min_i aside; FP16 / BF16 use the query as it is.
+    const bool l2 = metric_ == Metric::kL2;
+    const float* qp = q;
+    float bias = 0.0f;
+    if (sq_min_ != nullptr) {
+        s->qp.resize(dim_);
+        double b = 0;
+        for (size_t i = 0; i < dim_; ++i) {
+            if (l2) {
+                s->qp[i] = q[i] - sq_min_[i];
+            } else {
+                s->qp[i] = q[i] * sq_scale_[i];
+                b += double(q[i]) * sq_min_[i];
+            }
+        }
+        bias = static_cast<float>(b);
+        qp = s->qp.data();
+    }
+    const float* scale = sq_scale_;
+    const size_t pitch = code_row_bytes_;
+    auto dist = [&](uint32_t id) {
+        const float v = fn(qp, scale, codes_ + size_t(id) * pitch, dim_);
+        const float key = l2 ? v : -(v + bias);
+        return key == key ? key : kInf;  // NaN would break the heaps' ordering
+    };
+    auto prefetch = [&](uint32_t id) {
+        const char* r = reinterpret_cast<const char*>(codes_ + size_t(id) * pitch);
+        for (size_t b = 0; b < pitch && b < 512; b += 64) __builtin_prefetch(r + b);
+    };
+
     uint32_t cur = entry_;
-    float cur_d = key(fn, q, 1.0f, cur);
+    float cur_d = dist(cur);
     uint64_t evals = 1;
     for (int l = max_level_; l > 0; --l) {
         bool changed = true;
@@ -598,9 +754,10 @@ void HnswIndex::search_one(distance::ManyFn fn, const float* q_in, size_t k, siz
             changed = false;
             const uint32_t* list = list_upper(cur, l);
             const uint32_t count = list[0];
+            for (uint32_t j = 0; j < count; ++j) prefetch(list[1 + j]);
             for (uint32_t j = 0; j < count; ++j) {
                 const uint32_t id = list[1 + j];
-                const float d = key(fn, q, 1.0f, id);
+                const float d = dist(id);
                 ++evals;
                 if (d < cur_d || (d == cur_d && id < cur)) {
                     cur_d = d;
@@ -616,33 +773,45 @@ void HnswIndex::search_one(distance::ManyFn fn, const float* q_in, size_t k, siz
             const uint32_t* list = list0(id);
             return std::pair<const uint32_t*, uint32_t>(list + 1, list[0]);
         },
-        fn, q, 1.0f, std::max(ef, k), allow, s, &evals);
+        dist, prefetch,
+        [&](uint32_t id) {
+            const char* list = reinterpret_cast<const char*>(list0(id));
+            for (size_t b = 0; b < (M0_ + 1) * 4; b += 64) __builtin_prefetch(list + b);
+        },
+        std::max({ef, k, rerank}), allow, s, &evals);
     if (n_dist) *n_dist += evals;
 
     std::sort_heap(s->top.begin(), s->top.end());
-    const size_t found = std::min(k, s->top.size());
-    if (metric_ == Metric::kCosine) {
-        // Report the cosine kernel's values, best first, ties by smaller id.
-        const distance::ManyFn cos = distance::active().many[0][static_cast<int>(Metric::kCosine)];
+    const float pad = l2 ? kInf : -kInf;
+    size_t found;
+    if (rerank > 0) {
+        // Exact float32 values of the best `rerank` candidates, reordered by them.
+        const size_t n = std::min(rerank, s->top.size());
+        const distance::ManyFn exact = distance::active().many[0][static_cast<int>(metric_)];
+        for (size_t j = 0; j < n; ++j) {
+            const char* r = reinterpret_cast<const char*>(row(s->top[j].second));
+            for (size_t b = 0; b < prefetch_bytes_; b += 64) __builtin_prefetch(r + b);
+        }
         s->tmp.clear();
-        for (size_t j = 0; j < found; ++j) {
+        for (size_t j = 0; j < n; ++j) {
             float v;
-            cos(q_in, row(s->top[j].second), 1, base_.stride_bytes, dim_, &v);
-            s->tmp.emplace_back(-v, s->top[j].second);
+            exact(q_in, row(s->top[j].second), 1, base_.stride_bytes, dim_, &v);
+            const float key = l2 ? v : -v;
+            s->tmp.emplace_back(key == key ? key : kInf, s->top[j].second);
         }
         std::sort(s->tmp.begin(), s->tmp.end());
+        found = std::min(k, n);
         for (size_t j = 0; j < found; ++j) {
             ids[j] = s->tmp[j].second;
-            vals[j] = -s->tmp[j].first;
+            vals[j] = l2 ? s->tmp[j].first : -s->tmp[j].first;
         }
     } else {
-        const bool neg = metric_ == Metric::kIP;
+        found = std::min(k, s->top.size());
         for (size_t j = 0; j < found; ++j) {
             ids[j] = s->top[j].second;
-            vals[j] = neg ? -s->top[j].first : s->top[j].first;
+            vals[j] = l2 ? s->top[j].first : -s->top[j].first;
         }
     }
-    const float pad = metric_ == Metric::kL2 ? kInf : -kInf;
     for (size_t j = found; j < k; ++j) {
         ids[j] = -1;
         vals[j] = pad;
@@ -694,10 +863,19 @@ Status HnswIndex::exact_allowed(const search::MatrixView& queries, size_t k,
 
 Status HnswIndex::search(const search::MatrixView& queries, size_t k, size_t ef,
                          search::AllowBits allow, int threads, int64_t* ids_out,
-                         float* values_out, HnswSearchStats* stats) const {
+                         float* values_out, HnswSearchStats* stats, double refine_k) const {
     if (queries.dtype != distance::DType::kFloat32 || queries.dim != dim_)
         return Status::InvalidArgument("queries must be float32 with the index's dimension");
     if (k == 0) return Status::InvalidArgument("k must be at least 1");
+    if (refine_k != 0.0) {
+        if (!refine_)
+            return Status::InvalidArgument(
+                "refine_k applies to HNSW_SQ indexes built with refine=True");
+        if (!(refine_k >= 1.0 && refine_k <= kMaxRefineK))
+            return Status::InvalidArgument("refine_k must be between 1 and 1e6");
+    } else {
+        refine_k = refine_k_;
+    }
     const size_t m = queries.rows;
     if (m == 0) return Status::OK();
     ef = std::max(ef, k);
@@ -726,8 +904,16 @@ Status HnswIndex::search(const search::MatrixView& queries, size_t k, size_t ef,
         }
     }
 
-    const distance::ManyFn fn = distance::active().many[0][static_cast<int>(
-        metric_ == Metric::kL2 ? Metric::kL2 : Metric::kIP)];
+    const sq::CodeKernels& kernels = sq::active_kernels();
+    const auto ct = static_cast<uint32_t>(sq::code_type(sq_type_));
+    const sq::CodeFn fn = metric_ == Metric::kL2 ? kernels.l2[ct] : kernels.ip[ct];
+    // Plain HNSW re-ranks the whole candidate list; HNSW_SQ with refine its best refine_k * k.
+    size_t rerank = 0;
+    if (sq_type_ == sq::SqType::kNone)
+        rerank = ef;
+    else if (refine_)
+        rerank = static_cast<size_t>(
+            std::min(std::ceil(refine_k * static_cast<double>(k)), static_cast<double>(rows_)));
     std::atomic<uint64_t> total_evals{0};
     auto run = [&](size_t begin, size_t end) {
         auto s = acquire_scratch();
@@ -735,7 +921,8 @@ Status HnswIndex::search(const search::MatrixView& queries, size_t k, size_t ef,
         for (size_t i = begin; i < end; ++i) {
             const float* q = reinterpret_cast<const float*>(
                 static_cast<const char*>(queries.data) + i * queries.stride_bytes);
-            search_one(fn, q, k, ef, allow, s.get(), ids_out + i * k, values_out + i * k, &evals);
+            search_one(fn, q, k, ef, rerank, allow, s.get(), ids_out + i * k, values_out + i * k,
+                       &evals);
         }
         total_evals += evals;
         release_scratch(std::move(s));

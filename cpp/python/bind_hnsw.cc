@@ -25,17 +25,40 @@ const char* metric_name(distance::Metric m) {
     }
 }
 
+// Milvus's sq_type names; "" is plain HNSW.
+index::sq::SqType parse_sq_type(const std::string& name) {
+    if (name.empty()) return index::sq::SqType::kNone;
+    if (name == "SQ8") return index::sq::SqType::kSQ8;
+    if (name == "FP16") return index::sq::SqType::kFP16;
+    if (name == "BF16") return index::sq::SqType::kBF16;
+    raise_invalid("sq_type must be one of SQ8, FP16, BF16, got " + name);
+    return index::sq::SqType::kNone;
+}
+
+const char* sq_type_name(index::sq::SqType t) {
+    switch (t) {
+        case index::sq::SqType::kSQ8: return "SQ8";
+        case index::sq::SqType::kFP16: return "FP16";
+        case index::sq::SqType::kBF16: return "BF16";
+        default: return "";
+    }
+}
+
 class PyHnswIndex {
   public:
     static std::unique_ptr<PyHnswIndex> build(const py::array& base, const std::string& metric,
                                               size_t M, size_t ef_construction, uint64_t seed,
-                                              int threads) {
+                                              int threads, const std::string& sq_type,
+                                              bool refine, double refine_k) {
         const search::MatrixView view = float_view(base, "base");
         index::HnswParams p;
         p.metric = parse_metric(metric);
         p.M = M;
         p.ef_construction = ef_construction;
         p.seed = seed;
+        p.sq_type = parse_sq_type(sq_type);
+        p.refine = refine;
+        p.refine_k = refine_k;
         std::unique_ptr<PyHnswIndex> self(new PyHnswIndex());
         self->base_ = base;
         Status s;
@@ -71,7 +94,7 @@ class PyHnswIndex {
     }
 
     py::tuple search(const py::array& q, size_t k, size_t ef, const py::object& allow,
-                     int threads, bool want_stats) const {
+                     int threads, bool want_stats, double refine_k) const {
         const search::MatrixView vq = float_view(q, "queries");
         if (vq.dim != impl_->dim()) {
             raise_invalid("dimension mismatch: queries have " + std::to_string(vq.dim) +
@@ -89,7 +112,7 @@ class PyHnswIndex {
         Status s;
         {
             py::gil_scoped_release nogil;  // no py:: objects below this line
-            s = impl_->search(vq, k, ef, bits, threads, ids_ptr, vals_ptr, &st);
+            s = impl_->search(vq, k, ef, bits, threads, ids_ptr, vals_ptr, &st, refine_k);
         }
         raise_if_error(s);
         if (!want_stats) return py::make_tuple(ids, vals, py::none());
@@ -116,6 +139,9 @@ class PyHnswIndex {
     uint64_t seed() const { return impl_->seed(); }
     int max_level() const { return impl_->max_level(); }
     std::string metric() const { return metric_name(impl_->metric()); }
+    std::string sq_type() const { return sq_type_name(impl_->sq_type()); }
+    bool refine() const { return impl_->refine(); }
+    double refine_k() const { return impl_->refine_k(); }
     size_t nbytes() const { return impl_->serialized_bytes(); }
     const py::object& base() const { return base_; }
 
@@ -135,10 +161,12 @@ void bind_hnsw(py::module_& m) {
                             "change).")
         .def_static("build", &PyHnswIndex::build, py::arg("base"), py::arg("metric"),
                     py::arg("M"), py::arg("ef_construction"), py::arg("seed"),
-                    py::arg("threads"))
+                    py::arg("threads"), py::arg("sq_type") = "", py::arg("refine") = false,
+                    py::arg("refine_k") = 1.0)
         .def_static("load", &PyHnswIndex::load, py::arg("buffer"), py::arg("base"))
         .def("search", &PyHnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"),
              py::arg("allow"), py::arg("threads"), py::arg("want_stats") = false,
+             py::arg("refine_k") = 0.0,
              "(ids int64, values float32, stats dict or None)")
         .def("to_bytes", &PyHnswIndex::to_bytes)
         .def_property_readonly("rows", &PyHnswIndex::rows)
@@ -148,6 +176,9 @@ void bind_hnsw(py::module_& m) {
         .def_property_readonly("seed", &PyHnswIndex::seed)
         .def_property_readonly("max_level", &PyHnswIndex::max_level)
         .def_property_readonly("metric", &PyHnswIndex::metric)
+        .def_property_readonly("sq_type", &PyHnswIndex::sq_type)
+        .def_property_readonly("refine", &PyHnswIndex::refine)
+        .def_property_readonly("refine_k", &PyHnswIndex::refine_k)
         .def_property_readonly("nbytes", &PyHnswIndex::nbytes)
         .def_property_readonly("base", &PyHnswIndex::base);
 }

@@ -1,15 +1,28 @@
 """HNSW graph index over a float32 matrix (the C++ engine in ``cpp/index/hnsw.{h,cc}``).
 
-The index holds the graph only: the vectors stay in the caller's matrix (a sealed segment's mapped
-rows), which the index reads in place and which must not change while the index lives. Values
-are Milvus's: ``L2`` the squared distance, ``IP`` the inner product, ``COSINE`` the cosine
-similarity; ``IP`` and ``COSINE`` list larger values first. Results are shaped like
-:func:`vecstore.knn`'s; slots without a hit hold id -1 and +inf (L2) or -inf (IP, COSINE).
+The index holds the graph and a quantised copy of the vectors; the float32 vectors stay in the
+caller's matrix (a sealed segment's mapped rows), which the index reads in place and which must
+not change while the index lives. Values are Milvus's: ``L2`` the squared distance, ``IP`` the
+inner product, ``COSINE`` the cosine similarity; ``IP`` and ``COSINE`` list larger values first.
+Results are shaped like :func:`vecstore.knn`'s; slots without a hit hold id -1 and +inf (L2) or
+-inf (IP, COSINE).
+
+Kinds (Milvus's ``HNSW`` and ``HNSW_SQ``):
+
+- ``sq_type=None`` (HNSW): the search walks the graph on 8-bit scalar-quantised codes and re-ranks
+  all ``ef`` candidates with exact float32 distances, so the reported values are exact.
+- ``sq_type`` ``"SQ8"``, ``"FP16"`` or ``"BF16"`` (HNSW_SQ): the walk uses codes of that type.
+  With ``refine=False`` (Milvus's default) the values are computed from the codes (approximate);
+  with ``refine=True`` the best ``ceil(refine_k * k)`` candidates are re-ranked with exact float32
+  distances (``refine_k`` >= 1, default 1; ``search(refine_k=...)`` overrides it per call).
+
+The graph is always built from the float32 rows; for COSINE the codes encode the unit rows.
 
 Filtered search: ``allow`` restricts the results to allowed rows inside the graph traversal
 (disallowed rows are walked through, never returned); when few rows are allowed the engine scans
 the allowed rows exactly instead, chosen per call by a cost estimate, so recall stays high at any
-selectivity. ``search(..., stats=d)`` reports which path answered.
+selectivity. ``search(..., stats=d)`` reports which path answered. The exact scan reports exact
+values for every kind.
 
 Serialisation: :meth:`HnswIndex.to_bytes` gives a versioned, checksummed flat image (layout in
 ``cpp/index/hnsw.h``); :meth:`HnswIndex.from_bytes` opens one over the same matrix, reading the
@@ -41,6 +54,41 @@ __all__ = ["HnswIndex"]
 MAX_ROWS = 0xFFFFFFFE
 DEFAULT_EF = 64
 MAX_K = 1 << 31
+SQ_TYPES = ("SQ8", "FP16", "BF16")
+MAX_REFINE_K = 1e6
+
+
+def _check_sq(sq_type: object, refine: object, refine_k: object) -> tuple[str, bool, float]:
+    """Validates HNSW_SQ's build options; returns (sq_type name or "", refine, refine_k)."""
+    if sq_type is None:
+        name = ""
+    elif isinstance(sq_type, str) and sq_type.upper() in SQ_TYPES:
+        name = sq_type.upper()
+    else:
+        raise InvalidArgument(
+            f"sq_type {sq_type!r} is not supported; use one of {', '.join(SQ_TYPES)} "
+            "(or None for plain HNSW)"
+        )
+    if not isinstance(refine, (bool, np.bool_)):
+        raise InvalidArgument(f"refine must be a bool, got {refine!r}")
+    rk = _check_refine_k(refine_k)
+    if refine and not name:
+        raise InvalidArgument(
+            "refine applies to HNSW_SQ (pass an sq_type); plain HNSW always re-ranks exactly"
+        )
+    if not refine and rk != 1.0:
+        raise InvalidArgument(f"refine_k applies only with refine=True, got {refine_k!r}")
+    return name, bool(refine), rk
+
+
+def _check_refine_k(refine_k: object) -> float:
+    if isinstance(refine_k, bool) or not isinstance(refine_k, (int, float, np.integer,
+                                                                np.floating)):
+        raise InvalidArgument(f"refine_k must be a number >= 1, got {refine_k!r}")
+    rk = float(refine_k)
+    if not 1.0 <= rk <= MAX_REFINE_K:
+        raise InvalidArgument(f"refine_k must be between 1 and {MAX_REFINE_K:g}, got {refine_k!r}")
+    return rk
 
 
 def _check_base(base: object) -> np.ndarray:
@@ -76,8 +124,12 @@ class HnswIndex:
         ef_construction: int = 200,
         seed: int = 0,
         threads: int = 0,
+        *,
+        sq_type: str | None = None,
+        refine: bool = False,
+        refine_k: float = 1.0,
     ) -> HnswIndex:
-        """Builds the graph over ``base``.
+        """Builds the graph over ``base`` (and its quantised codes).
 
         Args:
             base: (n, dim) float32 matrix, n >= 1, finite; rows must be contiguous (a row-strided
@@ -88,6 +140,10 @@ class HnswIndex:
             seed: seeds the level assignment. With ``threads=1`` the graph is a deterministic
                 function of the data, the parameters and the seed.
             threads: threads for the build, 0 for all cores.
+            sq_type: None for HNSW (exact values), or HNSW_SQ's ``"SQ8"``, ``"FP16"``,
+                ``"BF16"`` (case-insensitive; others, e.g. ``"SQ4U"``, raise InvalidArgument).
+            refine: HNSW_SQ only: re-rank the best candidates with exact float32 distances.
+            refine_k: with ``refine``, how many candidates to re-rank, as a multiple of k (>= 1).
         """
         arr = _check_base(base)
         m = float_metric(metric, "HnswIndex")
@@ -95,8 +151,9 @@ class HnswIndex:
         efc = check_count(ef_construction, "ef_construction", 1, 0xFFFFFFFF)
         sd = check_count(seed, "seed", 0, 2**64 - 1)
         t = check_count(threads, "threads", 0)
+        name, rf, rk = _check_sq(sq_type, refine, refine_k)
         reject_nonfinite(arr, "float32", "base")
-        return cls(_core.HnswIndex.build(arr, m, mm, efc, sd, t), arr, m)
+        return cls(_core.HnswIndex.build(arr, m, mm, efc, sd, t, name, rf, rk), arr, m)
 
     @classmethod
     def from_bytes(cls, buffer: object, base: np.ndarray) -> HnswIndex:
@@ -113,7 +170,8 @@ class HnswIndex:
         return cls(impl, arr, impl.metric)
 
     def to_bytes(self) -> bytes:
-        """The index image (the graph, levels and, for COSINE, inverse row norms; no vectors)."""
+        """The index image (graph, levels, codes and, for COSINE, inverse row norms; not the
+        float32 vectors)."""
         return self._impl.to_bytes()
 
     def search(
@@ -125,6 +183,7 @@ class HnswIndex:
         threads: int = 0,
         *,
         stats: dict | None = None,
+        refine_k: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The (approximately) k nearest allowed rows of each query.
 
@@ -138,6 +197,8 @@ class HnswIndex:
             threads: threads to use across queries, 0 for all cores.
             stats: optional dict receiving counters (``graph_queries``, ``exact_queries``,
                 ``distances``), added to any values already there.
+            refine_k: for an index built with ``refine=True``, this call's re-rank multiple
+                (>= 1) instead of the index's; InvalidArgument for other indexes.
 
         Returns:
             ``(ids, distances)``: int64 and float32 arrays of shape (m, k), best first.
@@ -155,11 +216,18 @@ class HnswIndex:
         packed = None if allow is None else packed_allow(allow, self._base.shape[0])
         impl = self._impl
         want = stats is not None
+        rk = 0.0
+        if refine_k is not None:
+            if not impl.refine:
+                raise InvalidArgument(
+                    "refine_k applies to HNSW_SQ indexes built with refine=True"
+                )
+            rk = _check_refine_k(refine_k)
         # Non-finite queries are refused by the core (InvalidArgument naming the row).
         if q_arr.shape[0] <= QUERY_CHUNK:
-            ids, dist, st = impl.search(q_arr, kk, e, packed, t, want)
+            ids, dist, st = impl.search(q_arr, kk, e, packed, t, want, rk)
         else:
-            parts = [impl.search(q_arr[c], kk, e, packed, t, want)
+            parts = [impl.search(q_arr[c], kk, e, packed, t, want, rk)
                      for c in _chunks(q_arr.shape[0])]
             ids = np.concatenate([p[0] for p in parts])
             dist = np.concatenate([p[1] for p in parts])
@@ -180,6 +248,19 @@ class HnswIndex:
     @property
     def metric(self) -> str:
         return self._metric
+
+    @property
+    def sq_type(self) -> str | None:
+        """``"SQ8"``, ``"FP16"`` or ``"BF16"`` for HNSW_SQ, None for plain HNSW."""
+        return self._impl.sq_type or None
+
+    @property
+    def refine(self) -> bool:
+        return bool(self._impl.refine)
+
+    @property
+    def refine_k(self) -> float:
+        return float(self._impl.refine_k)
 
     @property
     def rows(self) -> int:
@@ -205,5 +286,6 @@ class HnswIndex:
     def __repr__(self) -> str:
         return (
             f"HnswIndex(rows={self.rows}, dim={self.dim}, metric={self._metric!r}, M={self.M}, "
-            f"ef_construction={self.ef_construction})"
+            f"ef_construction={self.ef_construction}, sq_type={self.sq_type!r}, "
+            f"refine={self.refine}, refine_k={self.refine_k})"
         )

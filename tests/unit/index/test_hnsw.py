@@ -276,8 +276,8 @@ def _reseal(image: bytearray) -> bytes:
     """Recomputes both checksums, so that only the structural checks can catch a change."""
     from vecstore import _core
 
-    image[120:124] = _core.crc32c(bytes(image[128:])).to_bytes(4, "little")
-    image[124:128] = _core.crc32c(bytes(image[:124])).to_bytes(4, "little")
+    image[184:188] = _core.crc32c(bytes(image[192:])).to_bytes(4, "little")
+    image[188:192] = _core.crc32c(bytes(image[:188])).to_bytes(4, "little")
     return bytes(image)
 
 
@@ -347,3 +347,180 @@ def test_bad_inputs(data, indexes):
         HnswIndex.from_bytes(12, base)
     with pytest.raises(InvalidArgument, match="threads"):
         index.search(queries, 10, threads=-1)
+
+
+# ---- HNSW_SQ (sq_type, refine, refine_k) ----------------------------------------------------
+
+SQ_TYPES = ["SQ8", "FP16", "BF16"]
+# Recall@10 at ef=64 from the codes alone, and the largest relative error of a reported value
+# (against |value| + 1) on this data: the quantisers' resolution, with some margin.
+SQ_RECALL = {"SQ8": 0.85, "FP16": 0.97, "BF16": 0.93}
+SQ_VALUE_RTOL = {"SQ8": 0.05, "FP16": 2e-3, "BF16": 1.5e-2}
+_SQ_CACHE: dict = {}
+
+
+def sq_index(base: np.ndarray, metric: str, sq_type: str, refine: bool = False,
+             refine_k: float = 1.0) -> HnswIndex:
+    """One index per parameter set for the module (one thread: the graph is the same for every
+    sq_type and refine, as the graph is built from the float32 rows)."""
+    key = (metric, sq_type, refine, refine_k)
+    if key not in _SQ_CACHE:
+        _SQ_CACHE[key] = HnswIndex.build(base, metric, M=16, ef_construction=100, seed=1,
+                                         threads=1, sq_type=sq_type, refine=refine,
+                                         refine_k=refine_k)
+    return _SQ_CACHE[key]
+
+
+@pytest.mark.parametrize("sq_type", SQ_TYPES)
+@pytest.mark.parametrize("metric", METRICS)
+def test_sq_recall_and_quantised_values(data, metric, sq_type):
+    base, queries = data
+    index = sq_index(base, metric, sq_type)
+    assert (index.sq_type, index.refine, index.refine_k) == (sq_type, False, 1.0)
+    ids, dist = index.search(queries, K, ef=EF)
+    ref_ids, _ = vecstore.knn(queries, base, K, metric)
+    assert recall(ids, ref_ids) >= SQ_RECALL[sq_type]
+    # refine=False: values come from the codes, close to (not equal to) the exact ones.
+    want = exact_values(queries[:, None, :], base[ids], metric)
+    err = np.abs(dist - want) / (np.abs(want) + 1.0)
+    assert err.max() <= SQ_VALUE_RTOL[sq_type]
+    order = dist if metric == "L2" else -dist
+    assert (np.diff(order, axis=1) >= 0).all()
+
+
+@pytest.mark.parametrize("sq_type", SQ_TYPES)
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_sq_refine_gives_exact_values(data, metric, sq_type):
+    base, queries = data
+    ref_ids, _ = vecstore.knn(queries, base, K, metric)
+    plain_ids, _ = sq_index(base, metric, sq_type).search(queries, K, ef=EF)
+    index = sq_index(base, metric, sq_type, refine=True, refine_k=3.0)
+    assert (index.refine, index.refine_k) == (True, 3.0)
+    ids, dist = index.search(queries, K, ef=EF)
+    want = exact_values(queries[:, None, :], base[ids], metric)
+    np.testing.assert_allclose(dist, want, rtol=1e-4, atol=1e-3)
+    order = dist if metric == "L2" else -dist
+    assert (np.diff(order, axis=1) >= 0).all()
+    assert recall(ids, ref_ids) >= max(0.95, recall(plain_ids, ref_ids))
+    # refine_k=1 re-ranks exactly the k candidates the codes chose: the same rows as refine=False.
+    ids1, dist1 = index.search(queries, K, ef=EF, refine_k=1)
+    assert [set(a) for a in ids1] == [set(a) for a in plain_ids]
+    np.testing.assert_allclose(dist1, exact_values(queries[:, None, :], base[ids1], metric),
+                               rtol=1e-4, atol=1e-3)
+
+
+def test_plain_hnsw_values_are_exact_and_kind_is_reported(data, indexes):
+    index = indexes["L2"]
+    assert (index.sq_type, index.refine, index.refine_k) == (None, False, 1.0)
+    assert "sq_type=None" in repr(index)
+
+
+@pytest.mark.parametrize("sq_type", [None, *SQ_TYPES])
+def test_sq_round_trip(data, sq_type, tmp_path):
+    base, queries = data
+    index = sq_index(base, "IP", sq_type, refine=sq_type is not None,
+                     refine_k=2.5 if sq_type else 1.0)
+    blob = index.to_bytes()
+    assert len(blob) == index.nbytes
+    back = HnswIndex.from_bytes(blob, base)
+    assert (back.sq_type, back.refine, back.refine_k) == (index.sq_type, index.refine,
+                                                           index.refine_k)
+    a, b = index.search(queries, K, ef=EF), back.search(queries, K, ef=EF)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_code_section_sizes(data):
+    base, _ = data
+    sizes = {t: sq_index(base, "IP", t).nbytes for t in SQ_TYPES}
+    # FP16 / BF16 rows are 64 bytes for 32 dims, SQ8 rows 64 bytes too (whole cache lines), plus
+    # SQ8's 2 x 32 float parameters.
+    assert sizes["FP16"] == sizes["BF16"]
+    assert sizes["SQ8"] == sizes["FP16"] + 256
+
+
+@pytest.mark.parametrize("sq_type", ["SQ8", "FP16", "BF16", None])
+def test_serial_kernels_match(data, sq_type):
+    base, queries = data
+    index = sq_index(base, "L2", sq_type)
+    ids, dist = index.search(queries, K, ef=EF)
+    before = vecstore.simd_level()
+    try:
+        vecstore.set_simd_level("serial")
+        ids_s, dist_s = index.search(queries, K, ef=EF)
+    finally:
+        vecstore.set_simd_level(before)
+    assert (ids == ids_s).mean() >= 0.99  # float rounding may swap near-ties
+    same = ids == ids_s
+    np.testing.assert_allclose(dist[same], dist_s[same], rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("sq_type", SQ_TYPES)
+def test_sq_filtered_recall(data, sq_type):
+    base, queries = data
+    index = sq_index(base, "L2", sq_type, refine=True, refine_k=2.0)
+    rng = np.random.default_rng(SEED + 7)
+    for fraction in (0.001, 0.05, 0.5):
+        allow = rng.random(len(base)) < fraction
+        ids, _ = index.search(queries, K, ef=EF, allow=allow)
+        ref_ids, _ = vecstore.knn(queries, base, K, "L2", allow=allow)
+        assert recall(ids, ref_ids) >= 0.95
+        assert allow[ids[ids >= 0]].all()
+
+
+def test_sq_corrupt_images(data):
+    base, _ = data
+    blob = sq_index(base, "L2", "SQ8", refine=True, refine_k=2.0).to_bytes()
+    codes = int.from_bytes(blob[144:152], "little")
+    params = int.from_bytes(blob[136:144], "little")
+    assert 0 < params < codes < len(blob)
+    rng = np.random.default_rng(SEED)
+    for pos in rng.integers(codes, len(blob), 10).tolist() + [params + 5, 121, 130, 150, 170]:
+        bad = bytearray(blob)
+        bad[pos] ^= 0x21
+        with pytest.raises(CorruptionError):
+            HnswIndex.from_bytes(bytes(bad), base)
+    cases = {
+        "bad sq_type": [(120, (9).to_bytes(4, "little"))],
+        "code row size": [(124, (32).to_bytes(4, "little"))],
+        "refine": [(128, np.float64(0.5).tobytes()), (60, (0).to_bytes(4, "little"))],
+        "reserved": [(160, b"\x01")],
+        "section offsets": [(144, (codes + 64).to_bytes(8, "little"))],
+        "SQ8 parameters": [(params, np.float32(np.nan).tobytes())],
+    }
+    for message, writes in cases.items():
+        for offset, value in writes:
+            bad = bytearray(blob)
+            bad[offset:offset + len(value)] = value
+            with pytest.raises(CorruptionError, match=message):
+                HnswIndex.from_bytes(_reseal(bad), base)
+    # A refine flag on a plain HNSW image.
+    plain = bytearray(sq_index(base, "L2", None).to_bytes())
+    plain[60] = 1
+    with pytest.raises(CorruptionError, match="refine"):
+        HnswIndex.from_bytes(_reseal(plain), base)
+
+
+def test_sq_bad_params(data, indexes):
+    base, queries = data
+    small = base[:50]
+    for bad in ("SQ4U", "SQ6", "fp32", "", 8):
+        with pytest.raises(InvalidArgument, match="SQ8, FP16, BF16"):
+            HnswIndex.build(small, "L2", sq_type=bad)
+    assert HnswIndex.build(small, "L2", sq_type="fp16").sq_type == "FP16"
+    with pytest.raises(InvalidArgument, match="refine applies to HNSW_SQ"):
+        HnswIndex.build(small, "L2", refine=True)
+    with pytest.raises(InvalidArgument, match="refine_k applies only with refine"):
+        HnswIndex.build(small, "L2", sq_type="SQ8", refine_k=2.0)
+    for rk in (0.5, 0, -1, float("nan"), float("inf"), "2", True):
+        with pytest.raises(InvalidArgument, match="refine_k"):
+            HnswIndex.build(small, "L2", sq_type="SQ8", refine=True, refine_k=rk)
+    with pytest.raises(InvalidArgument, match="refine must be a bool"):
+        HnswIndex.build(small, "L2", sq_type="SQ8", refine="yes")
+    with pytest.raises(InvalidArgument, match="refine_k applies to HNSW_SQ"):
+        indexes["L2"].search(queries, K, refine_k=2)
+    with pytest.raises(InvalidArgument, match="refine_k applies to HNSW_SQ"):
+        sq_index(base, "L2", "SQ8").search(queries, K, refine_k=2)
+    refined = sq_index(base, "L2", "SQ8", refine=True, refine_k=2.0)
+    with pytest.raises(InvalidArgument, match="refine_k"):
+        refined.search(queries, K, refine_k=0.9)
