@@ -66,12 +66,16 @@ def index_of(client: MilvusClient, name: str) -> list:
 
 
 TYPES = [("HNSW", {"M": 16, "efConstruction": 100}, {"ef": 64}, 0.95),
+         ("HNSW_SQ", {"M": 16, "efConstruction": 100, "sq_type": "SQ8", "refine": True},
+          {"ef": 64}, 0.9),
+         ("HNSW_SQ", {"M": 16, "efConstruction": 100, "sq_type": "FP16"}, {"ef": 64}, 0.9),
          ("IVF_FLAT", {"nlist": 32}, {"nprobe": 32}, 1.0),  # nprobe == nlist: exact
          ("IVF_SQ8", {"nlist": 32}, {"nprobe": 8}, 0.8),
          ("IVF_PQ", {"nlist": 32, "m": 8}, {"nprobe": 8}, 0.4)]
 
 
-@pytest.mark.parametrize("index_type,params,search,bar", TYPES, ids=[t[0] for t in TYPES])
+@pytest.mark.parametrize("index_type,params,search,bar", TYPES,
+                         ids=[t[0] + str(t[1].get("sq_type", "")) for t in TYPES])
 def test_each_type_is_built_swapped_in_and_searched(tmp_path, index_type, params, search, bar):
     c = MilvusClient(str(tmp_path / "db"))
     new_collection(c, "c", index_type, params)
