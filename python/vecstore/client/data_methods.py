@@ -15,6 +15,16 @@ from vecstore.client.common import NotSupported, reject
 from vecstore.errors import InvalidArgument
 
 
+def _plain_params(search_params: Any) -> bool:
+    """None, or a dict that does not mention ignore_growing (which is refused below)."""
+    if search_params is None:
+        return True
+    if type(search_params) is not dict or "ignore_growing" in search_params:
+        return False
+    inner = search_params.get("params")
+    return inner is None or (type(inner) is dict and "ignore_growing" not in inner)
+
+
 class DataMethods:
     _proxy: Any
     _db: str
@@ -79,11 +89,12 @@ class DataMethods:
         (``group_by_field``, ``group_size``, ``strict_group_size``) search, by query vectors
         (``data``) or by stored entities' primary keys (``ids=``); see
         :mod:`vecstore.proxy.search`."""
-        if not kwargs and search_params is None:
-            # The common call: no keyword to sort out, nothing that could ask for ignore_growing.
+        if not kwargs and _plain_params(search_params):
+            # The common call: no keyword to sort out, nothing that asks for ignore_growing.
             self._loaded(collection_name)
             return self._proxy.search(self._db, collection_name, data, limit, output_fields,
-                                      filter, None, None, anns_field, partition_names, 0, -1)
+                                      filter, None, search_params, anns_field, partition_names,
+                                      0, -1)
         offset = kwargs.pop("offset", 0)
         round_decimal = kwargs.pop("round_decimal", -1)
         params = kwargs.pop("filter_params", None)

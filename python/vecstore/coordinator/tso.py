@@ -93,6 +93,12 @@ class TimestampOracle:
         """One fresh timestamp."""
         return self.allocate(1)
 
+    def peek(self) -> int:
+        """A timestamp no later than the next one :meth:`now` would issue, without issuing one
+        (no lock, nothing persisted): for reads that only need "about now", such as Bounded
+        consistency's guarantee, which lags it by seconds anyway."""
+        return compose(min(MAX_PHYSICAL_MS, max(self._physical, int(self._clock() * 1000))), 0)
+
     def _persist_bound(self, bound: int) -> None:
         if self._meta is not None:
             self._meta.put(BOUND_KEY, str(bound).encode())  # type: ignore[attr-defined]

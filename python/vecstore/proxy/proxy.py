@@ -18,7 +18,7 @@ import numpy as np
 from vecstore.common.mvcc import visible
 from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import InvalidArgument
-from vecstore.proxy.consistency import guarantee_ts, parse_level
+from vecstore.proxy.consistency import ConsistencyLevel, guarantee_ts, parse_level
 from vecstore.proxy.convert import PARTITION_COLUMN, Layout, split_batch
 from vecstore.proxy.partitions import read_rule, route, rule_mask
 from vecstore.proxy.parts import Part, growing_part, sealed_part
@@ -112,10 +112,28 @@ class Proxy:
         """Every read part of the collection, the snapshot timestamp to read at, and the deletes
         (pk, ts) that apply. ``consistency_level``: the request's level, None for the
         collection's; ``snapshot_ts``: a snapshot pinned by :meth:`read_timestamp` instead."""
+        snap, snapshot, del_pk, del_ts, sealed = self._read_state(
+            meta, layout, consistency_level, snapshot_ts)
+        parts = [sealed_part(s) for _, s in sealed]
+        covered = {c for _, s in sealed for c in s.covers}
+        # An empty view holds nothing any read could return (masks and searches skip it).
+        parts += [growing_part(v) for sid, v in snap.views() if v.rows and sid not in covered]
+        return parts, snapshot, del_pk, del_ts
+
+    def _read_state(self, meta: Any, layout: Layout, consistency_level: str | None = None,
+                    snapshot_ts: int | None = None) -> tuple[Any, int, np.ndarray, np.ndarray,
+                                                             list[tuple[int, Any]]]:
+        """What a read sees, before it is cut into parts: the shard's snapshot, the timestamp to
+        read at, the deletes (pk, ts) that apply (read-only), and the sealed segments (listed
+        after the shard snapshot: see ShardSnapshot.views)."""
         level = parse_level(meta.consistency_level if consistency_level is None
                             else consistency_level)
         shard = self._streaming.shard(meta.id)
-        guarantee = guarantee_ts(level, self._coord.tso.now(), self._session_ts.get(meta.id, 0))
+        tso = self._coord.tso
+        # Only Strong reads need a fresh timestamp; Bounded lags "now" by seconds, Session and
+        # Eventually ignore it, so they read the clock without taking the TSO's lock.
+        now = tso.now() if level is ConsistencyLevel.Strong else tso.peek()
+        guarantee = guarantee_ts(level, now, self._session_ts.get(meta.id, 0))
         # Taken under the shard's lock, after the guarantee: every write stamped before the
         # guarantee is applied by then (see proxy.consistency), so reading at the newer of the two
         # timestamps sees a complete prefix of the log.
@@ -137,11 +155,7 @@ class Proxy:
         else:
             del_pk = np.concatenate([qpk, snap.delete_pks])
             del_ts = np.concatenate([qts, snap.delete_ts])
-        sealed = self._query.segments(meta.id)  # listed after the shard snapshot: see views()
-        parts = [sealed_part(s) for _, s in sealed]
-        covered = {c for _, s in sealed for c in s.covers}
-        parts += [growing_part(v) for sid, v in snap.views() if sid not in covered]
-        return parts, snapshot, del_pk, del_ts
+        return snap, snapshot, del_pk, del_ts, self._query.segments(meta.id)
 
     def _masks(self, parts: list[Part], layout: Layout, snapshot: int, del_pk: np.ndarray,
                del_ts: np.ndarray, flt: Any, partitions: dict[str, int] | None,

@@ -54,6 +54,14 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
            *, ids: Any = None, group_by_field: str | None = None, group_size: int | None = None,
            strict_group_size: bool | None = None, snapshot_ts: int | None = None
            ) -> list[list[dict[str, Any]]]:
+    plain = (ids is None and data is not None and not flt and params is None and
+             partitions is None and fields_req is None and offset == 0 and round_decimal == -1
+             and group_by_field is None and group_size is None and strict_group_size is None
+             and snapshot_ts is None and type(limit) is int)
+    if plain:
+        got = _fast(proxy, db, name, data, limit, search_params, anns_field, consistency_level)
+        if got is not None:
+            return got
     meta, schema, layout = proxy.collection(db, name)
     field = anns_field or (next(iter(layout.vectors)) if len(layout.vectors) == 1 else None)
     if field is None:
@@ -91,6 +99,11 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
         loaded = proxy._partitions(meta, None)
         everything = proxy._masks(parts, layout, snapshot, del_pk, del_ts, None, loaded, pks)
         queries = np.ascontiguousarray(vectors_by_pk(parts, everything, field, pks, name))
+    if plain and plan.group_by is None and not plan.ranged and not fields and not dynamic:
+        frozen = _frozen(search_params)
+        if frozen is not None:  # every check above passed: later calls may take _fast
+            proxy.search_cache[("fast", meta.id, anns_field, limit, frozen)] = (
+                meta, (field, spec, plan))
     if plan.group_by is None and not plan.ranged and compiled is None and partition_list is None:
         # Plain top-k under visibility alone: the shared masks, only read by _topk.
         found = _topk(parts, proxy._visibility(parts, snapshot, del_pk, del_ts), field, queries,
@@ -108,6 +121,48 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
         ranked = _topk(parts, masks, field, queries, plan.metric, plan.limit, plan.offset,
                        plan.index_params)
     return _shape(parts, ranked, fields, dynamic, schema, layout, round_decimal)
+
+
+def _fast(proxy: Any, db: str, name: str, data: Any, limit: int, search_params: Any,
+          anns_field: str | None, consistency_level: str | None
+          ) -> list[list[dict[str, Any]]] | None:
+    """The plain search of a collection whose rows are all in one sealed segment: the same
+    answer as the general path, with none of its generality. Taken only for a request shape
+    (collection, field, limit, search_params) the general path has already checked under the
+    current catalog entry, with no filter, partitions, output fields, offset, rounding or ids;
+    returns None (nothing done) whenever anything else holds: growing rows, several segments."""
+    meta, _, layout = proxy.collection(db, name)
+    frozen = _frozen(search_params)
+    hit = proxy.search_cache.get(("fast", meta.id, anns_field, limit, frozen))
+    if hit is None or hit[0] is not meta:
+        return None
+    field, spec, plan = hit[1]
+    snap, snapshot, del_pk, del_ts, sealed = proxy._read_state(meta, layout, consistency_level)
+    if len(sealed) != 1 or any(v.rows for _, v in snap.views()):
+        return None
+    seg = sealed[0][1]
+    if seg.segment.rows == 0:
+        return None
+    queries = query_vectors(data, spec)
+    if queries.shape[0] == 0:
+        return None
+    vis = seg.visibility(snapshot, del_pk, del_ts)
+    allow = None if proxy._all_visible(vis) else vis
+    if allow is not None and not allow.any():
+        return None
+    rows, dist = seg.knn_rows(field, queries, limit, plan.metric, allow,
+                              params=plan.index_params)
+    if rows.shape[0] == 1 and rows.shape[1] and rows[0, -1] >= 0:
+        # One query, a full row: its hits as they are when strictly ordered (no tie for the
+        # merge to order by key; keys within a segment are unique and padding is excluded).
+        d = dist[0].tolist()
+        if all(a < b for a, b in zip(d, d[1:])) if plan.metric not in HIGHER_IS_CLOSER else \
+                all(a > b for a, b in zip(d, d[1:])):
+            ids = seg.pks[rows[0]].tolist()
+            if len(set(ids)) == len(ids):
+                return [[{"id": pk, "distance": x, "entity": {}} for pk, x in zip(ids, d)]]
+    found = one_part(0, seg.pks[np.maximum(rows, 0)], rows, dist, limit, plan.metric, 0)
+    return _shape([], found, [], None, None, layout, -1)
 
 
 _SCALARS = (str, int, float, bool, type(None))

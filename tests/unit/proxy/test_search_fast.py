@@ -112,6 +112,7 @@ def test_query_vector_shortcut_matches_the_general_conversion(rng, kind):
 def _general(monkeypatch):
     """Patches every search shortcut out (inside a monkeypatch.context())."""
     monkeypatch.setattr(search, "one_part", general_one_part)
+    monkeypatch.setattr(search, "_fast", lambda *args: None)
     monkeypatch.setattr(search, "_cached", lambda proxy, key, meta, compute: compute())
     monkeypatch.setattr(reduce, "_SMALL_MERGE", -1)
     monkeypatch.setattr(Proxy, "_visibility", lambda self, parts, snap, dp, dt: self._masks(
@@ -135,6 +136,14 @@ def test_searches_match_the_general_path(tmp_path, rng, metric, monkeypatch):
         return found
 
     monkeypatch.setattr(search, "one_part", counting)
+    fast = search._fast
+
+    def counting_fast(*args):
+        got = fast(*args)
+        used["fast"] = used.get("fast", 0) + (got is not None)
+        return got
+
+    monkeypatch.setattr(search, "_fast", counting_fast)
     client = MilvusClient(str(tmp_path / "db"))
     try:
         client.create_collection("c", dimension=8, metric_type=metric)
@@ -154,7 +163,7 @@ def test_searches_match_the_general_path(tmp_path, rng, metric, monkeypatch):
                 (client.upsert if rng.random() < 0.2 else client.insert)("c", rows)
             elif op < 0.6:
                 client.delete("c", ids=rng.integers(0, next_id, 5).tolist())
-            elif op < 0.7:
+            elif op < 0.75:
                 client.flush("c")
             for _ in range(3):
                 nq = int(rng.choice([1, 1, 4, 30]))
@@ -233,5 +242,56 @@ def test_large_results_shape_alike_and_leave_the_collector_on(tmp_path, rng, fie
             assert not gc.isenabled()
         finally:
             gc.enable()
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("metric", ["L2", "IP", "COSINE"])
+def test_one_segment_shortcut_matches_the_general_path(tmp_path, rng, metric, monkeypatch):
+    """proxy.search._fast (every row in one sealed segment): the same hits as the general path
+    with ties (small-integer vectors), after deletes (a visibility mask), and it steps aside
+    once growing rows exist."""
+    monkeypatch.setenv("VECSTORE_BACKGROUND", "0")
+    answered = []
+    fast = search._fast
+
+    def counting_fast(*args):
+        got = fast(*args)
+        answered.append(got is not None)
+        return got
+
+    monkeypatch.setattr(search, "_fast", counting_fast)
+    client = MilvusClient(str(tmp_path / "db"))
+    try:
+        client.create_collection("c", dimension=8, metric_type=metric)
+        vecs = rng.integers(-2, 3, (500, 8)).astype(np.float32)
+        vecs[np.all(vecs == 0, axis=1), 0] = 1
+        client.insert("c", {"id": np.arange(500), "vector": vecs})
+        client.flush("c")
+
+        def compare() -> None:
+            for _ in range(15):
+                nq = int(rng.choice([1, 1, 3]))
+                q = rng.integers(-2, 3, (nq, 8)).astype(np.float32) + \
+                    (rng.random((nq, 8), dtype=np.float32) * 0.01 if rng.random() < 0.5 else 0)
+                kwargs = {"limit": int(rng.integers(1, 20))}
+                if rng.random() < 0.5:
+                    kwargs["search_params"] = {"params": {"ef": 64}}
+                got = client.search("c", q, **kwargs)
+                with monkeypatch.context() as m:
+                    _general(m)
+                    want = client.search("c", q, **kwargs)
+                assert got == want, kwargs
+
+        compare()
+        assert any(answered)
+        client.delete("c", ids=rng.choice(500, 40, replace=False).tolist())
+        answered.clear()
+        compare()
+        assert any(answered)
+        client.insert("c", {"id": np.arange(500, 510), "vector": vecs[:10]})
+        answered.clear()
+        compare()
+        assert not any(answered)  # growing rows: the general path answers
     finally:
         client.close()
