@@ -170,9 +170,9 @@ void HnswIndex::release_scratch(std::unique_ptr<Scratch> s) const {
 // Candidates (s->cand) form a min-heap, results (s->top) a max-heap of at most ef allowed nodes.
 // Disallowed nodes are expanded like any other but never enter s->top.
 template <class Get, class Dist, class Prefetch, class PrefetchList>
-void HnswIndex::layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, PrefetchList&& prefetch_list,
-                      size_t ef,
-                             search::AllowBits allow, Scratch* s, uint64_t* n_dist) const {
+void HnswIndex::layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch,
+                             PrefetchList&& prefetch_list, size_t ef, search::AllowBits allow,
+                             Scratch* s, uint64_t* n_dist) const {
     s->new_epoch(rows_, M0_);
     auto& cand = s->cand;
     auto& top = s->top;
@@ -377,7 +377,7 @@ class HnswIndex::Builder {
 // Trains the SQ8 parameters (per-dimension min / max over the rows to encode) and writes every
 // row's codes. COSINE encodes the unit rows (hnsw_sq.h), so it needs inv_norm_ first.
 void HnswIndex::encode(int threads) {
-    uint8_t* img = const_cast<uint8_t*>(image_);
+    uint8_t* codes = const_cast<uint8_t*>(codes_);  // build() owns the image it is filling
     const size_t block = 1024, blocks = (rows_ + block - 1) / block;
     const bool cosine = metric_ == Metric::kCosine;
     // Row r as encoded: the row itself, or its unit form in `tmp`.
@@ -419,7 +419,7 @@ void HnswIndex::encode(int threads) {
         std::vector<float> tmp;
         for (size_t r = b * block; r < std::min(rows_, (b + 1) * block); ++r)
             sq::encode_row(sq_type_, encoded_row(r, &tmp), dim_, sq_min_, sq_scale_,
-                           img + (codes_ - image_) + r * code_row_bytes_);
+                           codes + r * code_row_bytes_);
     });
 }
 
@@ -447,6 +447,8 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
         return Status::InvalidArgument("refine_k must be between 1 and 1e6");
     if (!p.refine && p.refine_k != 1.0)
         return Status::InvalidArgument("refine_k applies only with refine=True");
+    if (sq::code_row_bytes(p.sq_type, base.dim) > 0xFFFFFFFFu)
+        return Status::InvalidArgument("the dimension is too large for HNSW's code rows");
 
     std::unique_ptr<HnswIndex> ix(new HnswIndex());
     ix->base_ = base;
