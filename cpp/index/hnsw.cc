@@ -834,6 +834,7 @@ Status HnswIndex::exact_allowed(const search::MatrixView& queries, size_t k,
         std::fill(values_out, values_out + m * k, pad);
         return Status::OK();
     }
+    if (m == 1) return exact_allowed_one(queries.data, k, allow, ids_out, values_out);
     std::vector<uint32_t> rows;
     rows.reserve(allowed);
     search::rows::for_each_allowed_run(allow, 0, rows_, [&](size_t b, size_t e) {
@@ -859,6 +860,53 @@ Status HnswIndex::exact_allowed(const search::MatrixView& queries, size_t k,
             ids_out[i * k + j] = hit ? int64_t(rows[size_t(ids[i * kk + j])]) : -1;
             values_out[i * k + j] = hit ? vals[i * kk + j] : pad;
         }
+    }
+    return Status::OK();
+}
+
+// One query: each allowed run is scored in place (no gathered copy, which for one query cost as
+// much as the distances), keeping the k best (key, row) pairs in a max-heap: equal values keep
+// the smaller row, as knn does.
+Status HnswIndex::exact_allowed_one(const void* query, size_t k, search::AllowBits allow,
+                                    int64_t* ids_out, float* values_out) const {
+    const bool l2 = metric_ == Metric::kL2;
+    const float pad = l2 ? kInf : -kInf;
+    const float* q = static_cast<const float*>(query);
+    const distance::ManyFn exact = distance::active().many[0][static_cast<int>(metric_)];
+    std::vector<uint32_t> rows;
+    search::rows::for_each_allowed_run(allow, 0, rows_, [&](size_t b, size_t e) {
+        for (size_t r = b; r < e; ++r) rows.push_back(static_cast<uint32_t>(r));
+    });
+    // Allowed rows are scattered: scoring them one by one waits on memory for every row, so the
+    // rows kAhead places ahead are fetched while the current one is scored.
+    constexpr size_t kAhead = 8;
+    auto fetch = [&](size_t i) {
+        const char* r = reinterpret_cast<const char*>(row(rows[i]));
+        for (size_t off = 0; off < prefetch_bytes_; off += 64) __builtin_prefetch(r + off);
+    };
+    for (size_t i = 0; i < std::min(kAhead, rows.size()); ++i) fetch(i);
+    std::vector<std::pair<float, uint32_t>> heap;
+    heap.reserve(k + 1);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        if (i + kAhead < rows.size()) fetch(i + kAhead);
+        float v;
+        exact(q, row(rows[i]), 1, base_.stride_bytes, dim_, &v);
+        const float key = l2 ? v : -v;
+        const std::pair<float, uint32_t> item(key == key ? key : kInf, rows[i]);
+        if (heap.size() < k) {
+            heap.push_back(item);
+            std::push_heap(heap.begin(), heap.end());
+        } else if (item < heap.front()) {
+            std::pop_heap(heap.begin(), heap.end());
+            heap.back() = item;
+            std::push_heap(heap.begin(), heap.end());
+        }
+    }
+    std::sort_heap(heap.begin(), heap.end());
+    for (size_t j = 0; j < k; ++j) {
+        const bool hit = j < heap.size();
+        ids_out[j] = hit ? int64_t(heap[j].second) : -1;
+        values_out[j] = hit ? (l2 ? heap[j].first : -heap[j].first) : pad;
     }
     return Status::OK();
 }

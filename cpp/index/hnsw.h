@@ -209,6 +209,8 @@ class HnswIndex {
     template <class Get, class Dist, class Prefetch, class PrefetchList>
     void layer_search(Get&& get, Dist&& dist, Prefetch&& prefetch, PrefetchList&& prefetch_list,
                       size_t ef, search::AllowBits allow, Scratch* s, uint64_t* n_dist) const;
+    Status exact_allowed_one(const void* query, size_t k, search::AllowBits allow,
+                             int64_t* ids_out, float* values_out) const;
     Status exact_allowed(const search::MatrixView& queries, size_t k, search::AllowBits allow,
                          size_t allowed, int threads, int64_t* ids_out, float* values_out) const;
     // rerank: how many of the best candidates get exact distances (0: none, values from codes).

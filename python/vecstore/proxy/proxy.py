@@ -47,6 +47,21 @@ _NO_ROWS.flags.writeable = False
 _PK_DTYPES = {"int64": np.dtype(np.int64), "string": np.dtype(str)}
 
 
+def _frozen_params(params: dict | None) -> tuple | None:
+    """A hashable key for filter_params of plain scalars (with their types: 1 and True differ);
+    None for anything else (lists...), which is compiled every time."""
+    if not params:
+        return ()
+    if type(params) is not dict:
+        return None
+    out = []
+    for k, v in params.items():
+        if type(v) not in (str, int, float, bool, type(None)):
+            return None
+        out.append((k, type(v), v))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class ScopedFilter:
     """A compiled filter with the collection's scalar-indexed fields (what _masks may ask the
@@ -88,6 +103,21 @@ class Proxy:
             raise InvalidArgument(f"filter must be a string, got {type(text).__name__}")
         if not text.strip():
             return None
+        frozen = _frozen_params(params)
+        key = ("filter", meta.id, text, frozen) if frozen is not None else None
+        if key is not None:
+            hit = self.search_cache.get(key)
+            if hit is not None and hit[0] is meta:
+                return hit[1]
+        got = self._compile(meta, schema, text, params)
+        if key is not None:  # a filter that compiled under this catalog entry compiles again
+            if len(self.search_cache) >= 1024:
+                self.search_cache.clear()
+            self.search_cache[key] = (meta, got)
+        return got
+
+    def _compile(self, meta: Any, schema: CollectionSchema, text: str, params: dict | None
+                 ) -> ScopedFilter:
         from vecstore.expr import compile_filter
 
         entry = self._schemas[meta.id]
