@@ -8,7 +8,7 @@ in an :class:`~vecstore.storage.object.ObjectStore`::
     scalars.arrow           Arrow IPC file: primary key, $ts (uint64), scalar/JSON/array columns
     stats/pk                primary-key min/max and bloom filter (routes deletes)
     delta/<seq>.arrow       delete logs (pk, ts) added after sealing, described by DeltaInfo
-    index/<field>/<build>/  reserved for index files
+    index/<field>/<build>/  a built vector index (image.bin; see index_file.py)
 
 The byte-level specification, versions, compatibility rule and what readers verify are in
 ``docs/segment_format.md``. Writing: :class:`SegmentWriter` (manifest last, so a crash leaves no
