@@ -92,16 +92,18 @@ class SegmentIndex:
         self.nbytes = len(memoryview(buffer))
 
     def search(self, queries: np.ndarray, k: int, allow: np.ndarray | None,
-               params: dict[str, int] | None, threads: int = 0
-               ) -> tuple[np.ndarray, np.ndarray] | None:
+               params: dict[str, int] | None, threads: int = 0, *,
+               packed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(row numbers, distances) of the index's top-k among ``allow`` (a complete mask or
-        None), or None when exact search over the allowed rows is the better plan."""
+        None), or None when exact search over the allowed rows is the better plan. ``packed``:
+        the same mask already packed, passed to the engine instead of packing it again."""
         params = params or {}
         k = min(k, self.rows)
         t = self.spec.index_type
         if t in ("HNSW", "HNSW_SQ"):
             ef = params.get("ef")
-            return self.engine.search(queries, k, ef=max(ef, k) if ef else None, allow=allow,
+            return self.engine.search(queries, k, ef=max(ef, k) if ef else None,
+                                      allow=allow if packed is None else packed,
                                       threads=threads)
         nlist = self.engine.nlist
         nprobe = min(params.get("nprobe", DEFAULT_NPROBE), nlist)
@@ -110,7 +112,7 @@ class SegmentIndex:
             scanned = self.rows * nprobe / nlist
             if allowed * nprobe / nlist < IVF_ALLOWED_PER_SLOT * k or allowed <= scanned:
                 return None
+        bits = allow if packed is None else packed
         if t == "BIN_IVF_FLAT":
-            return self.engine.search(queries, k, nprobe, allow=allow, threads=threads)
-        return self.engine.search(queries, k, nprobe, allow=allow, threads=threads,
-                                  rerank=False)
+            return self.engine.search(queries, k, nprobe, allow=bits, threads=threads)
+        return self.engine.search(queries, k, nprobe, allow=bits, threads=threads, rerank=False)

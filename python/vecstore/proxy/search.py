@@ -36,6 +36,7 @@ import numpy as np
 from vecstore.errors import InvalidArgument
 from vecstore.proxy.convert import query_vectors
 from vecstore.proxy.entities import entities, output_fields
+from vecstore.proxy.parts import sealed_part
 from vecstore.proxy.reduce import merge_topk_sources
 from vecstore.proxy.search_params import HIGHER_IS_CLOSER, SearchPlan, parse
 from vecstore.proxy.search_ranked import (
@@ -54,12 +55,13 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
            *, ids: Any = None, group_by_field: str | None = None, group_size: int | None = None,
            strict_group_size: bool | None = None, snapshot_ts: int | None = None
            ) -> list[list[dict[str, Any]]]:
-    plain = (ids is None and data is not None and not flt and params is None and
+    plain = (ids is None and data is not None and isinstance(flt, str) and
              partitions is None and fields_req is None and offset == 0 and round_decimal == -1
              and group_by_field is None and group_size is None and strict_group_size is None
              and snapshot_ts is None and type(limit) is int)
     if plain:
-        got = _fast(proxy, db, name, data, limit, search_params, anns_field, consistency_level)
+        got = _fast(proxy, db, name, data, limit, search_params, anns_field, consistency_level,
+                    flt, params)
         if got is not None:
             return got
     meta, schema, layout = proxy.collection(db, name)
@@ -99,7 +101,8 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
         loaded = proxy._partitions(meta, None)
         everything = proxy._masks(parts, layout, snapshot, del_pk, del_ts, None, loaded, pks)
         queries = np.ascontiguousarray(vectors_by_pk(parts, everything, field, pks, name))
-    if plain and plan.group_by is None and not plan.ranged and not fields and not dynamic:
+    if plain and plan.group_by is None and not plan.ranged and not fields and not dynamic \
+            and partition_list is None:
         frozen = _frozen(search_params)
         if frozen is not None:  # every check above passed: later calls may take _fast
             proxy.search_cache[("fast", meta.id, anns_field, limit, frozen)] = (
@@ -124,14 +127,16 @@ def search(proxy: Any, db: str, name: str, data: Any, limit: int, fields_req: An
 
 
 def _fast(proxy: Any, db: str, name: str, data: Any, limit: int, search_params: Any,
-          anns_field: str | None, consistency_level: str | None
-          ) -> list[list[dict[str, Any]]] | None:
+          anns_field: str | None, consistency_level: str | None, flt: str = "",
+          params: dict | None = None) -> list[list[dict[str, Any]]] | None:
     """The plain search of a collection whose rows are all in one sealed segment: the same
     answer as the general path, with none of its generality. Taken only for a request shape
     (collection, field, limit, search_params) the general path has already checked under the
-    current catalog entry, with no filter, partitions, output fields, offset, rounding or ids;
-    returns None (nothing done) whenever anything else holds: growing rows, several segments."""
-    meta, _, layout = proxy.collection(db, name)
+    current catalog entry, with no partitions, output fields, offset, rounding or ids (a filter
+    is fine: the segment keeps the filter's rows AND its visibility as one allow-set, packed, per
+    visibility mask and plan); returns None (nothing done) whenever anything else holds: growing
+    rows, several segments, partitions with a load or drop rule."""
+    meta, schema, layout = proxy.collection(db, name)
     frozen = _frozen(search_params)
     hit = proxy.search_cache.get(("fast", meta.id, anns_field, limit, frozen))
     if hit is None or hit[0] is not meta:
@@ -148,10 +153,18 @@ def _fast(proxy: Any, db: str, name: str, data: Any, limit: int, search_params: 
         return None
     vis = seg.visibility(snapshot, del_pk, del_ts)
     allow = None if proxy._all_visible(vis) else vis
-    if allow is not None and not allow.any():
+    packed = None
+    if flt.strip():
+        compiled = proxy._compiled_filter(meta, schema, flt, params)
+        allow, packed, allowed = seg.filtered_allow(
+            vis, allow is None, compiled.filter.plan,
+            lambda: proxy._filter_mask(sealed_part(seg), layout, compiled))
+        if not allowed:
+            return None
+    elif allow is not None and not allow.any():
         return None
     rows, dist = seg.knn_rows(field, queries, limit, plan.metric, allow,
-                              params=plan.index_params)
+                              params=plan.index_params, packed=packed)
     if rows.shape[0] == 1 and rows.shape[1] and rows[0, -1] >= 0:
         # One query, a full row: its hits as they are when strictly ordered (no tie for the
         # merge to order by key; keys within a segment are unique and padding is excluded).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -85,6 +86,25 @@ class SealedSegment:
         # Filter plan -> its read-only row mask: the segment never changes, so a repeated filter
         # (parameters substituted) is answered by a lookup.
         self.filter_cache = MaskCache(FILTER_CACHE_ENTRIES)
+        self.allow_cache = MaskCache(FILTER_CACHE_ENTRIES)  # see filtered_allow
+
+    def filtered_allow(self, vis: np.ndarray, all_visible: bool, plan: object,
+                       filter_mask: Callable[[], np.ndarray]
+                       ) -> tuple[np.ndarray, np.ndarray, int]:
+        """(allow mask, its packed bits, allowed count) of a filter's rows among the visible
+        ones, remembered per (visibility mask object, filter plan): a repeated filtered search
+        under unchanged deletes costs a lookup. ``filter_mask()`` computes the filter's rows."""
+        key = (plan, id(vis))
+        hit = self.allow_cache.get(key)
+        if hit is not None and hit[0] is vis:
+            return hit[1], hit[2], hit[3]
+        rows = filter_mask()
+        mask = rows if all_visible else rows & vis
+        mask.flags.writeable = False
+        packed = np.packbits(mask, bitorder="little")
+        entry = (vis, mask, packed, int(np.count_nonzero(mask)))
+        self.allow_cache.put(key, entry)  # type: ignore[arg-type]
+        return entry[1], entry[2], entry[3]
 
     def sorted_column(self, name: str) -> SortedColumn:
         """The scalar index of column ``name`` (an INT or VARCHAR field without nulls; the
@@ -141,20 +161,21 @@ class SealedSegment:
         return self._vis
 
     def knn_rows(self, field: str, queries: np.ndarray, k: int, metric: str,
-                 allow: np.ndarray | None, threads: int = 0, *, params: dict | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 allow: np.ndarray | None, threads: int = 0, *, params: dict | None = None,
+                 packed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k rows among ``allow`` (a complete mask: visibility included, or None for every
         row); the read path's entry, which has already applied MVCC. Searched through the
         field's index when one is attached for ``metric`` and the index judges itself the better
-        plan for this allow-set (``params``: its ef / nprobe), exactly otherwise."""
+        plan for this allow-set (``params``: its ef / nprobe), exactly otherwise. ``packed``:
+        ``allow`` already packed (np.packbits, little bit order), which an index reads as is."""
         rows = self.segment.rows
         if allow is not None and allow.shape != (rows,):
             raise InvalidArgument(f"allow must have one flag per row ({rows})")
-        if allow is not None and allow.all():
+        if packed is None and allow is not None and allow.all():
             allow = None  # the kernels skip the bitset
         built = self.indexes.get(field)
         if built is not None and built.spec.metric == metric.upper():
-            got = built.search(queries, k, allow, params, threads)
+            got = built.search(queries, k, allow, params, threads, packed=packed)
             if got is not None:
                 return got
         index = self._quantized(field, metric, queries.shape[0])

@@ -266,17 +266,23 @@ def test_one_segment_shortcut_matches_the_general_path(tmp_path, rng, metric, mo
         client.create_collection("c", dimension=8, metric_type=metric)
         vecs = rng.integers(-2, 3, (500, 8)).astype(np.float32)
         vecs[np.all(vecs == 0, axis=1), 0] = 1
-        client.insert("c", {"id": np.arange(500), "vector": vecs})
+        client.insert("c", {"id": np.arange(500), "vector": vecs,
+                            "tag": (np.arange(500) % 10).tolist()})
         client.flush("c")
 
         def compare() -> None:
-            for _ in range(15):
+            for _ in range(30):
                 nq = int(rng.choice([1, 1, 3]))
                 q = rng.integers(-2, 3, (nq, 8)).astype(np.float32) + \
                     (rng.random((nq, 8), dtype=np.float32) * 0.01 if rng.random() < 0.5 else 0)
                 kwargs = {"limit": int(rng.integers(1, 20))}
                 if rng.random() < 0.5:
                     kwargs["search_params"] = {"params": {"ef": 64}}
+                if rng.random() < 0.5:
+                    kwargs["filter"] = ["id < 40", "tag == 3", "id >= 0", "id < 0",
+                                        "tag in [{a}, 7]"][int(rng.integers(0, 5))]
+                    if "{a}" in kwargs["filter"]:
+                        kwargs["filter_params"] = {"a": int(rng.integers(0, 10))}
                 got = client.search("c", q, **kwargs)
                 with monkeypatch.context() as m:
                     _general(m)
@@ -293,5 +299,34 @@ def test_one_segment_shortcut_matches_the_general_path(tmp_path, rng, metric, mo
         answered.clear()
         compare()
         assert not any(answered)  # growing rows: the general path answers
+    finally:
+        client.close()
+
+
+def test_one_segment_shortcut_respects_partition_rules(tmp_path, rng, monkeypatch):
+    """A released or dropped partition changes the catalog entry, so the shortcut's cached shape
+    no longer applies and the general path's partition rule hides those rows."""
+    monkeypatch.setenv("VECSTORE_BACKGROUND", "0")
+    client = MilvusClient(str(tmp_path / "db"))
+    try:
+        client.create_collection("c", dimension=4, metric_type="L2")
+        client.create_partition("c", "p")
+        vecs = rng.standard_normal((40, 4)).astype(np.float32)
+        client.insert("c", [{"id": i, "vector": vecs[i]} for i in range(20)])
+        client.insert("c", [{"id": i, "vector": vecs[i]} for i in range(20, 40)],
+                      partition_name="p")
+        client.flush("c")
+        q = vecs[25:26]
+        for _ in range(2):  # the second call takes the shortcut
+            assert client.search("c", q, limit=1)[0][0]["id"] == 25
+        client.release_partitions("c", ["p"])
+        for _ in range(2):
+            assert client.search("c", q, limit=40)[0] and \
+                all(h["id"] < 20 for h in client.search("c", q, limit=40)[0])
+        client.load_partitions("c", ["p"])
+        client.release_partitions("c", ["p"])
+        client.drop_partition("c", "p")
+        for _ in range(2):
+            assert all(h["id"] < 20 for h in client.search("c", q, limit=40)[0])
     finally:
         client.close()
