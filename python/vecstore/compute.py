@@ -45,14 +45,26 @@ def _chunks(n: int) -> list[slice]:
     return [slice(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
+def in_chunks(call: Callable[[np.ndarray], tuple], queries: np.ndarray) -> list[tuple]:
+    """``call`` on chunks of at most QUERY_CHUNK queries (so that Ctrl-C is seen between them),
+    its results in order; one call when the queries fit in one chunk."""
+    if queries.shape[0] <= QUERY_CHUNK:
+        return [call(queries)]
+    return [call(queries[c]) for c in _chunks(queries.shape[0])]
+
+
+def joined(parts: list[tuple], arrays: int = 2) -> tuple:
+    """The first ``arrays`` results of :func:`in_chunks` parts, concatenated."""
+    if len(parts) == 1:
+        return tuple(parts[0][:arrays])
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(arrays))
+
+
 def _in_chunks(call: Callable[[np.ndarray], tuple], queries: np.ndarray) -> tuple:
     """``call(queries) -> (*arrays, nonfinite)``, run on chunks of at most QUERY_CHUNK queries
     and joined: the arrays concatenated, the flags or-ed."""
-    if queries.shape[0] <= QUERY_CHUNK:
-        return call(queries)
-    parts = [call(queries[c]) for c in _chunks(queries.shape[0])]
-    arrays = [np.concatenate([p[i] for p in parts]) for i in range(len(parts[0]) - 1)]
-    return (*arrays, any(p[-1] for p in parts))
+    parts = in_chunks(call, queries)
+    return (*joined(parts, len(parts[0]) - 1), any(p[-1] for p in parts))
 
 
 def _pair(a: object, b: object, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray, str]:

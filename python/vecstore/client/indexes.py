@@ -16,7 +16,13 @@ from typing import Any
 
 from vecstore.client.common import NotSupported
 from vecstore.errors import InvalidArgument
-from vecstore.index.spec import SCALAR_TYPES, IndexSpec, resolve
+from vecstore.index.spec import (
+    SCALAR_TYPES,
+    IndexSpec,
+    declared_specs,
+    default_metric,
+    resolve,
+)
 from vecstore.proxy.convert import Layout
 from vecstore.schema import CollectionSchema, DataType
 
@@ -93,23 +99,9 @@ def scalar_indexed(schema: CollectionSchema, properties: dict[str, str]) -> froz
                      if k.startswith("index.") and k[len("index."):] not in vectors)
 
 
-def default_metric(kind: str) -> str:
-    """Milvus's metric when an index declares none: COSINE for float vectors, HAMMING for
-    binary ones (the search default too)."""
-    return "HAMMING" if kind == "binary" else "COSINE"
-
-
 def specs(schema: CollectionSchema, properties: dict[str, str]) -> dict[str, IndexSpec]:
     """{vector field: its declared index as a build spec}, for the fields with a declaration."""
-    out = {}
-    for name, vec in Layout.of(schema).vectors.items():
-        kind = properties.get(f"index.{name}")
-        if kind is None:
-            continue
-        metric = properties.get(f"metric_type.{name}") or default_metric(vec.kind)
-        params = json.loads(properties.get(f"index_params.{name}", "{}"))
-        out[name] = resolve(vec.kind, vec.dim, name, kind, metric, params)
-    return out
+    return declared_specs(Layout.of(schema).vectors, properties)
 
 
 def is_exact(schema: CollectionSchema, properties: dict[str, str], field: str) -> bool:

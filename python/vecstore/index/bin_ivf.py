@@ -27,6 +27,7 @@ import numpy as np
 
 from vecstore import _core
 from vecstore.common.vectors import check_count
+from vecstore.compute import in_chunks, joined
 from vecstore.errors import InvalidArgument
 from vecstore.index.common import byte_view, check_matrix, normalize_metric, packed_allow
 
@@ -34,8 +35,6 @@ __all__ = ["BinIvfIndex"]
 
 MAX_NLIST = 65536
 MAX_BYTES = 65536
-# Large query batches go to the core in chunks, so that Ctrl-C interrupts between them.
-QUERY_CHUNK = 4096
 
 
 def _binary_matrix(arr: object, name: str) -> np.ndarray:
@@ -152,13 +151,7 @@ class BinIvfIndex:
         t = threads if type(threads) is int and threads >= 0 else check_count(threads, "threads", 0)
         packed = packed_allow(allow, self.rows)
         impl = self._impl
-        if q.shape[0] <= QUERY_CHUNK:
-            return impl.search(q, kk, npr, packed, t)
-        parts = [
-            impl.search(q[i : i + QUERY_CHUNK], kk, npr, packed, t)
-            for i in range(0, q.shape[0], QUERY_CHUNK)
-        ]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return joined(in_chunks(lambda c: impl.search(c, kk, npr, packed, t), q))
 
     @property
     def metric(self) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 
 from vecstore import _core
 from vecstore.common.vectors import check_count, reject_nonfinite
-from vecstore.compute import QUERY_CHUNK, _chunks
+from vecstore.compute import in_chunks, joined
 from vecstore.errors import InvalidArgument
 from vecstore.index.common import (
     byte_view,
@@ -224,18 +224,12 @@ class HnswIndex:
                 )
             rk = _check_refine_k(refine_k)
         # Non-finite queries are refused by the core (InvalidArgument naming the row).
-        if q_arr.shape[0] <= QUERY_CHUNK:
-            ids, dist, st = impl.search(q_arr, kk, e, packed, t, want, rk)
-        else:
-            parts = [impl.search(q_arr[c], kk, e, packed, t, want, rk)
-                     for c in _chunks(q_arr.shape[0])]
-            ids = np.concatenate([p[0] for p in parts])
-            dist = np.concatenate([p[1] for p in parts])
-            st = {key: sum(p[2][key] for p in parts) for key in parts[0][2]} if want else None
+        parts = in_chunks(lambda q: impl.search(q, kk, e, packed, t, want, rk), q_arr)
         if want:
-            for key, value in st.items():
-                stats[key] = stats.get(key, 0) + value
-        return ids, dist
+            for p in parts:
+                for key, value in p[2].items():
+                    stats[key] = stats.get(key, 0) + value
+        return joined(parts)
 
     @property
     def M(self) -> int:  # noqa: N802 (Milvus's parameter name)

@@ -34,6 +34,7 @@ import numpy as np
 
 from vecstore import _core
 from vecstore.common.vectors import check_count, reject_nonfinite
+from vecstore.compute import in_chunks, joined
 from vecstore.errors import InvalidArgument
 from vecstore.index.common import (
     byte_view,
@@ -48,8 +49,6 @@ __all__ = ["IVF_KINDS", "IvfIndex", "kmeans"]
 IVF_KINDS = ("IVF_FLAT", "IVF_SQ8", "IVF_PQ")
 MAX_NLIST = 65536
 RERANK_FACTOR = 16
-# Large query batches go to the core in chunks, so that Ctrl-C interrupts between them.
-QUERY_CHUNK = 4096
 
 
 def _float_matrix(arr: object, name: str) -> np.ndarray:
@@ -219,17 +218,12 @@ class IvfIndex:
             raise InvalidArgument(f"rerank must be True, False or None, got {rerank!r}")
         impl = self._impl
         try:
-            if q.shape[0] <= QUERY_CHUNK:
-                return impl.search(q, kk, npr, packed, t, rr, RERANK_FACTOR)
-            parts = [
-                impl.search(q[i : i + QUERY_CHUNK], kk, npr, packed, t, rr, RERANK_FACTOR)
-                for i in range(0, q.shape[0], QUERY_CHUNK)
-            ]
+            parts = in_chunks(lambda c: impl.search(c, kk, npr, packed, t, rr, RERANK_FACTOR), q)
         except InvalidArgument:
             # The core reports non-finite queries without naming them; name the row.
             reject_nonfinite(q, "float32", "queries")
             raise
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        return joined(parts)
 
     @property
     def kind(self) -> str:

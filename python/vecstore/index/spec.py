@@ -21,6 +21,7 @@ strings, as Milvus accepts; ranges are Milvus's (knowhere's).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,28 @@ class IndexSpec:
     def from_fingerprint(cls, text: str) -> IndexSpec:
         d = json.loads(text)
         return cls(d["type"], d["metric"], tuple(sorted(d["params"].items())))
+
+
+def default_metric(kind: str) -> str:
+    """Milvus's metric when an index declares none: COSINE for float vectors, HAMMING for
+    binary ones (the search default too)."""
+    return "HAMMING" if kind == "binary" else "COSINE"
+
+
+def declared_specs(vectors: Mapping[str, Any], properties: Mapping[str, str]
+                   ) -> dict[str, IndexSpec]:
+    """{vector field: its declared index as a build spec} from a collection's properties
+    (``index.<f>``, ``metric_type.<f>``, ``index_params.<f>``); ``vectors`` maps each vector field
+    to its spec (``.kind``, ``.dim``: proxy.convert.Layout's)."""
+    out = {}
+    for name, vec in vectors.items():
+        kind = properties.get(f"index.{name}")
+        if kind is None:
+            continue
+        metric = properties.get(f"metric_type.{name}") or default_metric(vec.kind)
+        params = json.loads(properties.get(f"index_params.{name}", "{}"))
+        out[name] = resolve(vec.kind, vec.dim, name, kind, metric, params)
+    return out
 
 
 def supported_types(kind: str) -> tuple[str, ...]:

@@ -28,11 +28,11 @@ import logging
 import threading
 from typing import Any
 
-from vecstore.client import indexes as declared
 from vecstore.common import failpoints
 from vecstore.errors import CorruptionError, StorageError
 from vecstore.index.segment_index import SegmentIndex, build_image
-from vecstore.index.spec import IndexSpec
+from vecstore.index.spec import IndexSpec, declared_specs
+from vecstore.proxy.convert import Layout
 from vecstore.storage.segment.index_file import IndexFileRef, map_index_file, write_index_file
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,9 @@ class Indexing:
 
     def declare(self, meta: Any) -> None:
         """Records the collection's current declarations (at open, create_index, drop_index)."""
-        specs = {f: s for f, s in declared.specs(meta.collection_schema(),
-                                                 meta.properties).items() if not s.exact}
+        vectors = Layout.of(meta.collection_schema()).vectors
+        specs = {f: s for f, s in declared_specs(vectors, meta.properties).items()
+                 if not s.exact}
         with self._mu:
             self._specs[meta.id] = specs
 
