@@ -4,8 +4,9 @@ failpoints (before and after each commit, and between a compaction's commit and 
 its inputs); after each kill the
 database is reopened and must hold every acknowledged write exactly once — inserted rows with
 their bytes, deletes applied, upserts' latest version — and every unacknowledged batch whole or
-not at all; every committed index file loads (none half-built or damaged) and the index finds
-each stored vector. Bounded to well under a minute."""
+not at all; every committed index file loads (none half-built or damaged) and nearly every
+stored vector (90% of a sample: HNSW is approximate) finds itself through the index. Bounded
+to well under a minute."""
 
 from __future__ import annotations
 
@@ -116,8 +117,11 @@ class Expected:
             sample = got[:: max(1, len(got) // 20)]
             if sample:
                 hits = client.search("c", [r["vector"] for r in sample], limit=1,
-                                     search_params={"params": {"ef": 64}})
-                assert [h[0]["id"] for h in hits] == [r["id"] for r in sample]
+                                     search_params={"params": {"ef": 512}})
+                # HNSW is approximate (M=8 graphs of 50-200 rows, with deletes): nearly every
+                # stored vector must find itself; a half-built or wrong index finds few.
+                found = sum(h[0]["id"] == r["id"] for h, r in zip(hits, sample))
+                assert found >= 0.9 * len(sample), (found, len(sample))
         finally:
             client.close()
         ids = [r["id"] for r in got]
