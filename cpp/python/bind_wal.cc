@@ -3,6 +3,7 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <vector>
 
 #include "common/failpoint.h"
 #include "python/errors.h"
@@ -49,6 +50,30 @@ class PyWalWriter {
         {
             py::gil_scoped_release nogil;
             r = w_->append(type, flags, ts_begin, ts_end, data, n);
+        }
+        raise_if_error(r.status());
+        return r.value();
+    }
+
+    // One record whose payload is the concatenation of `parts` (buffers, each C-contiguous).
+    uint64_t append_parts(uint8_t type, uint8_t flags, uint64_t ts_begin, uint64_t ts_end,
+                          const py::list& parts) {
+        std::vector<py::buffer_info> infos;  // hold every buffer until the write is done
+        std::vector<wal::WalWriter::Part> spans;
+        infos.reserve(parts.size());
+        for (const py::handle& h : parts) {
+            infos.push_back(py::reinterpret_borrow<py::buffer>(h).request());
+            const py::buffer_info& info = infos.back();
+            if (!PyBuffer_IsContiguous(info.view(), 'C')) {
+                raise_invalid("WAL payload parts must be contiguous");
+            }
+            spans.emplace_back(static_cast<const uint8_t*>(info.ptr),
+                               static_cast<size_t>(info.size * info.itemsize));
+        }
+        Result<uint64_t> r = Status::OK();
+        {
+            py::gil_scoped_release nogil;
+            r = w_->append_parts(type, flags, ts_begin, ts_end, spans);
         }
         raise_if_error(r.status());
         return r.value();
@@ -141,6 +166,8 @@ void bind_wal(py::module_& m) {
         .def_static("create", &PyWalWriter::create, py::arg("path"), py::arg("seq"))
         .def_static("open_for_append", &PyWalWriter::open_for_append, py::arg("path"),
                     py::arg("offset"))
+        .def("append_parts", &PyWalWriter::append_parts, py::arg("type"), py::arg("flags"),
+             py::arg("ts_begin"), py::arg("ts_end"), py::arg("parts"))
         .def("append", &PyWalWriter::append, py::arg("type"), py::arg("flags"),
              py::arg("ts_begin"), py::arg("ts_end"), py::arg("payload"))
         .def("sync", &PyWalWriter::sync)

@@ -13,6 +13,7 @@ void bind_ivf(py::module_& m);
 void bind_bin_ivf(py::module_& m);
 void bind_hnsw(py::module_& m);
 void bind_checksum(py::module_& m);
+void bind_memory(py::module_& m);
 void bind_wal(py::module_& m);
 }  // namespace py_glue
 }  // namespace vecstore
@@ -26,5 +27,6 @@ PYBIND11_MODULE(_core, m) {
     vecstore::py_glue::bind_bin_ivf(m);
     vecstore::py_glue::bind_hnsw(m);
     vecstore::py_glue::bind_checksum(m);
+    vecstore::py_glue::bind_memory(m);
     vecstore::py_glue::bind_wal(m);
 }

@@ -136,8 +136,15 @@ Status WalWriter::write_all(const iovec* iov_in, int count, size_t total) {
 
 Result<uint64_t> WalWriter::append(uint8_t record_type, uint8_t flags, uint64_t ts_begin,
                                    uint64_t ts_end, const uint8_t* payload, size_t payload_bytes) {
+    return append_parts(record_type, flags, ts_begin, ts_end, {Part{payload, payload_bytes}});
+}
+
+Result<uint64_t> WalWriter::append_parts(uint8_t record_type, uint8_t flags, uint64_t ts_begin,
+                                         uint64_t ts_end, const std::vector<Part>& parts) {
     if (!poisoned_.ok()) return poisoned_;
     if (fd_ < 0) return Status::InvalidArgument("WAL file " + path_ + " is closed");
+    size_t payload_bytes = 0;
+    for (const Part& p : parts) payload_bytes += p.second;
     if (payload_bytes > kMaxPayloadBytes) {
         return Status::InvalidArgument("WAL record payload of " + std::to_string(payload_bytes) +
                                        " bytes exceeds the 2 GiB limit; split the batch");
@@ -152,8 +159,10 @@ Result<uint64_t> WalWriter::append(uint8_t record_type, uint8_t flags, uint64_t 
     put_u64(rec + 8, ts_begin);
     put_u64(rec + 16, ts_end);
 
-    // The record's logical bytes are rec[] followed by payload[]; fragments slice that sequence.
+    // The record's logical bytes are rec[] followed by the parts; fragments slice that sequence.
+    // Fragments are cut in order, so the part holding a slice's start only moves forward.
     const size_t total = kRecordHeaderSize + payload_bytes;
+    size_t part = 0, part_start = 0;  // parts[part] holds payload bytes [part_start, ...)
     auto slice = [&](size_t from, size_t len, std::vector<iovec>* iov, uint32_t* crc) {
         if (from < kRecordHeaderSize && len > 0) {
             const size_t n = std::min(len, kRecordHeaderSize - from);
@@ -162,17 +171,22 @@ Result<uint64_t> WalWriter::append(uint8_t record_type, uint8_t flags, uint64_t 
             from += n;
             len -= n;
         }
-        if (len > 0) {
-            const uint8_t* p = payload + (from - kRecordHeaderSize);
-            iov->push_back({const_cast<uint8_t*>(p), len});
-            *crc = crc32c::extend(*crc, p, len);
+        size_t at = from - kRecordHeaderSize;  // payload offset
+        while (len > 0) {
+            while (at >= part_start + parts[part].second) part_start += parts[part++].second;
+            const size_t n = std::min(len, part_start + parts[part].second - at);
+            const uint8_t* p = parts[part].first + (at - part_start);
+            iov->push_back({const_cast<uint8_t*>(p), n});
+            *crc = crc32c::extend(*crc, p, n);
+            at += n;
+            len -= n;
         }
     };
 
     const size_t max_fragments = total / (kBlockSize - kFragmentHeaderSize) + 2;
     std::vector<std::array<uint8_t, kFragmentHeaderSize>> headers(max_fragments);
     std::vector<iovec> iov;
-    iov.reserve(3 * max_fragments + 1);
+    iov.reserve(3 * max_fragments + 2 * parts.size() + 1);
     uint64_t pos = offset_;
     uint64_t start = 0;
     size_t consumed = 0, bytes = 0, h = 0;

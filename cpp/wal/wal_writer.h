@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -43,6 +45,12 @@ class WalWriter {
     // Appends one record and returns the offset of its first fragment.
     Result<uint64_t> append(uint8_t record_type, uint8_t flags, uint64_t ts_begin, uint64_t ts_end,
                             const uint8_t* payload, size_t payload_bytes);
+
+    // The same record, its payload given as parts in order (their concatenation): callers pass
+    // large columns straight from their own buffers instead of assembling one copy.
+    using Part = std::pair<const uint8_t*, size_t>;
+    Result<uint64_t> append_parts(uint8_t record_type, uint8_t flags, uint64_t ts_begin,
+                                  uint64_t ts_end, const std::vector<Part>& parts);
 
     // Makes every byte appended so far durable.
     Status sync();

@@ -48,8 +48,15 @@ class Layout:
                    vectors, schema.enable_dynamic_field)
 
 
+def _one_chunk(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column as one array; a single chunk as it is (combine_chunks would copy it)."""
+    if not isinstance(column, pa.ChunkedArray):
+        return column
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def vector_array(column: pa.ChunkedArray | pa.Array, spec: VectorSpec) -> np.ndarray:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    arr = _one_chunk(column)
     values = arr.values.to_numpy(zero_copy_only=False)
     values = values[arr.offset * spec.columns:(arr.offset + len(arr)) * spec.columns]
     out = values.reshape(len(arr), spec.columns)
@@ -66,10 +73,10 @@ def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: str
     name for every row, or one per row)."""
     vectors = {name: vector_array(table.column(name), spec)
                for name, spec in layout.vectors.items()}
-    cols = {name: table.column(name).combine_chunks() for name in table.column_names
+    cols = {name: _one_chunk(table.column(name)) for name in table.column_names
             if name not in layout.vectors and name != layout.pk}
     cols[PARTITION_COLUMN] = (partition if isinstance(partition, pa.Array)
-                              else pa.array([partition] * len(pks), type=pa.string()))
+                              else pa.repeat(pa.scalar(partition, pa.string()), len(pks)))
     return vectors, pa.RecordBatch.from_pydict(cols)
 
 

@@ -178,9 +178,13 @@ def _integers(field: FieldSchema, values: Any) -> pa.Array:
         i = first_row((nums < lo) | (nums > hi))
         raise RowError(f"the {{row}}th element ({nums[i]}) out of range: [{lo}, {hi}]", i)
     # Arrow's to_pandas_dtype() would import pandas (0.6 s) on the first insert: map directly.
+    # pa.array(ndarray) imports pandas too (when installed): wrap a copy's buffer instead (a
+    # copy: stored columns must not follow later changes to the caller's array).
+    arrow_type = scalar_type(field.dtype)
     width = {pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32,
-             pa.int64(): np.int64}[scalar_type(field.dtype)]
-    return pa.array(nums.astype(width, copy=False))
+             pa.int64(): np.int64}[arrow_type]
+    out = np.array(nums, dtype=width, order="C", copy=True)
+    return pa.Array.from_buffers(arrow_type, len(out), [None, pa.py_buffer(out)])
 
 
 def _floats(field: FieldSchema, values: Any) -> pa.Array:

@@ -15,14 +15,17 @@ timestamps (:func:`vecstore.common.mvcc.visible`) and, later, a filter bitset.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 import vecstore
+from vecstore import _core
 from vecstore.errors import InvalidArgument
 
 _KIND_DTYPES = {
@@ -53,8 +56,24 @@ def _empty(spec: VectorSpec) -> np.ndarray:
     return np.empty((0, spec.columns), dtype=dtype)
 
 
+def _prefault_later(buf: np.ndarray) -> None:
+    """Populates a fresh buffer's pages in a background thread (see ``_core.prefault``): the
+    first write to each page otherwise costs a fault on the insert path."""
+    global _prefault_pool
+    if _prefault_pool is None or _prefault_pool[0] != os.getpid():
+        _prefault_pool = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="vecstore-mem"))
+    _prefault_pool[1].submit(_core.prefault, buf.reshape(-1).view(np.uint8))
+
+
+_prefault_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): rebuilt after a fork
+_PREFAULT_BYTES = 4 << 20  # less than this ahead faults in less time than a hand-off takes
+_LOOKAHEAD = 4  # batches ahead of the writer whose pages are populated in the background
+
+
 class _Growable:
-    """A 1-D or 2-D array with amortised O(1) appends along axis 0."""
+    """A 1-D or 2-D array with amortised O(1) appends along axis 0. Rows are first staged (copied
+    past the published ones, in order; several batches may be staged at once) and then published
+    by setting ``n``."""
 
     # The first growth reserves this much address space (a whole default segment, see
     # data_node.seal_policy): untouched pages cost nothing, while every doubling would copy the
@@ -64,7 +83,9 @@ class _Growable:
     def __init__(self, dtype: np.dtype, width: int | None) -> None:
         shape = (16,) if width is None else (16, width)
         self.buf = np.empty(shape, dtype=dtype)
-        self.n = 0
+        self.n = 0  # rows published (readers see buf[:n])
+        self.end = 0  # rows staged: buf[n:end] is copied but not yet published
+        self._faulted = 0  # rows whose pages are populated or queued to be (see stage)
         row_bytes = np.dtype(dtype).itemsize * (width or 1)
         self._reserve_rows = max(16, self.RESERVE_BYTES // row_bytes)
 
@@ -72,16 +93,30 @@ class _Growable:
         self.n = self.stage(rows)
 
     def stage(self, rows: np.ndarray) -> int:
-        """Copies ``rows`` after the published ones without publishing them (readers slice the
-        first ``n`` rows only); returns the ``n`` that publishes them. One writer at a time."""
-        need = self.n + rows.shape[0]
+        """Copies ``rows`` after the staged ones without publishing them (readers slice the
+        first ``n`` rows only); returns the ``n`` that publishes them, once every batch staged
+        before is published. One stager at a time."""
+        need = self.end + rows.shape[0]
         if need > self.buf.shape[0]:
             cap = max(need, 2 * self.buf.shape[0], self._reserve_rows)
             grown = np.empty((cap,) + self.buf.shape[1:], dtype=self.buf.dtype)
-            grown[: self.n] = self.buf[: self.n]
+            grown[: self.end] = self.buf[: self.end]
             self.buf = grown  # views of the old buffer keep it alive
-        self.buf[self.n : need] = rows
+            self._faulted = self.end
+        if rows.nbytes * _LOOKAHEAD >= _PREFAULT_BYTES and self._faulted < self.buf.shape[0]:
+            # Populate the pages the next few batches of this size will fill, ahead of them
+            # (only ahead: memory is committed as rows arrive, not a whole reserve at once).
+            upto = min(self.buf.shape[0], need + _LOOKAHEAD * rows.shape[0])
+            if upto > self._faulted:
+                _prefault_later(self.buf[max(self._faulted, need):upto])
+                self._faulted = upto
+        self.buf[self.end : need] = rows
+        self.end = need
         return need
+
+    def unstage(self) -> None:
+        """Drops every staged, unpublished row."""
+        self.end = self.n
 
     def view(self, rows: int) -> np.ndarray:
         v = self.buf[:rows]
@@ -218,8 +253,8 @@ class GrowingSegment:
               ) -> dict[str, int]:
         """The heavy half of an append: copies a checked batch's keys, timestamps and vectors
         into place without making any row visible (a shard overlaps this with the WAL's fsync).
-        The writer must :meth:`publish` the result before staging again; a staged batch that is
-        never published is overwritten by the next one."""
+        Several batches may be staged before they are published; they must be published in the
+        order they were staged (or dropped with :meth:`unstage`)."""
         staged = {"$ts": self._ts.stage(timestamps.astype(np.uint64, copy=False))}
         if self._pks is not None:
             staged["$pk"] = self._pks.stage(pks)
@@ -229,6 +264,14 @@ class GrowingSegment:
                 col = self._vec[name] = _Growable(arr.dtype, self.specs[name].columns)
             staged[name] = col.stage(arr)
         return staged
+
+    def unstage(self) -> None:
+        """Drops every staged batch not yet published (a shard whose WAL write failed)."""
+        self._ts.unstage()
+        if self._pks is not None:
+            self._pks.unstage()
+        for col in self._vec.values():
+            col.unstage()
 
     def publish(self, staged: dict[str, int], pks: np.ndarray, timestamps: np.ndarray,
                 vectors: dict[str, np.ndarray], batches: list[pa.RecordBatch]) -> None:

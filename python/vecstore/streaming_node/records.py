@@ -1,9 +1,15 @@
 """The WAL payloads of a shard: how inserts and deletes are encoded as Arrow IPC streams.
 
-insert  one record batch: ``$pk`` (int64 or utf8), one ``$vec:<field>`` column per vector field as
-        fixed-size binary holding each row's raw little-endian bytes (any vector kind, zero-copy
-        from the numpy rows), then the scalar columns under their own names. Every row of the batch
-        carries the record's timestamp (ts_begin == ts_end).
+insert  ``VSI1`` (4 bytes), the head's length (u32 little-endian), the head: an Arrow IPC stream
+        of one record batch, ``$pk`` (int64 or utf8) then the scalar columns under their own
+        names, padded with zeros to a multiple of 64 bytes; then each vector field's rows, raw
+        little-endian and C-contiguous, in the order the head's schema metadata
+        ``vecstore.vectors`` lists them (``name:row_bytes`` joined by ``,``). The vector bytes go
+        to the WAL straight from the caller's arrays (the WAL writes the parts of a record without
+        joining them), so a batch is copied once, by the kernel. Every row carries the record's
+        timestamp (ts_begin == ts_end).
+        The older layout, one Arrow IPC stream whose batch also holds a ``$vec:<field>``
+        fixed-size binary column per vector field, is still decoded.
         An upsert is an insert record whose schema metadata holds ``vecstore.upsert = 1``: applying
         it deletes the batch's primary keys and inserts its rows at the same timestamp, in one
         record, so a crash can never keep the delete without the insert. An upsert into an auto_id
@@ -17,6 +23,8 @@ mismatch: a WAL record that decodes to something else is damage, not input.
 """
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 import pyarrow as pa
@@ -53,25 +61,36 @@ UPSERT_KEY = b"vecstore.upsert"
 REPLACES_KEY = b"vecstore.replaces"
 
 
+MAGIC = b"VSI1"
+VECTORS_KEY = b"vecstore.vectors"
+_ALIGN = 64
+
+
 def encode_insert(pks: np.ndarray, vectors: dict[str, np.ndarray],
                   scalars: pa.RecordBatch | None, *, upsert: bool = False,
-                  replaces: np.ndarray | None = None) -> bytes:
+                  replaces: np.ndarray | None = None) -> list:
+    """The insert record's payload as parts (see the module docstring) for ``Wal.append``: a
+    small head, then each vector field's rows as the caller's own buffer (not copied)."""
     cols = {PK: _pk_array(pks)}
-    for name, arr in vectors.items():
-        row_bytes = arr.shape[1] * arr.dtype.itemsize
-        buf = pa.py_buffer(np.ascontiguousarray(arr).view(np.uint8))
-        cols[VEC_PREFIX + name] = pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(row_bytes), arr.shape[0], [None, buf])
     if scalars is not None:
         for field, column in zip(scalars.schema, scalars.columns):
             cols[field.name] = column
-    batch = pa.record_batch(cols)
-    meta = {}
+    rows = {name: np.ascontiguousarray(arr) for name, arr in vectors.items()}
+    meta = {VECTORS_KEY: ",".join(f"{name}:{arr.shape[1] * arr.dtype.itemsize}"
+                                  for name, arr in rows.items()).encode()}
     if upsert:
         meta[UPSERT_KEY] = b"1"
     if replaces is not None:
         meta[REPLACES_KEY] = encode_delete(replaces)
-    return _stream(batch.replace_schema_metadata(meta) if meta else batch)
+    head = _stream(pa.record_batch(cols).replace_schema_metadata(meta))
+    pad = -(len(MAGIC) + 4 + len(head)) % _ALIGN
+    prefix = MAGIC + struct.pack("<I", len(head) + pad) + head + b"\0" * pad
+    return [prefix, *(arr.reshape(-1).view(np.uint8) for arr in rows.values())]
+
+
+def join_parts(parts: list) -> bytes:
+    """One payload from :func:`encode_insert`'s parts (what the WAL stores and reads back)."""
+    return b"".join(memoryview(p).cast("B") for p in parts)
 
 
 def encode_delete(pks: np.ndarray) -> bytes:
@@ -96,15 +115,65 @@ def _pks(batch: pa.RecordBatch) -> np.ndarray:
     raise CorruptionError(f"WAL record has a $pk column of type {col.type}")
 
 
+def _as_rows(data: np.ndarray, spec: VectorSpec, n: int) -> np.ndarray:
+    rows = data.view(_ROW_DTYPES[spec.kind]).reshape(n, spec.columns)
+    if spec.kind == "bfloat16":
+        import ml_dtypes  # bfloat16 vectors reach vecstore only as ml_dtypes arrays
+
+        rows = rows.view(ml_dtypes.bfloat16)
+    return rows
+
+
+def _decode_parts(payload: bytes, specs: dict[str, VectorSpec]
+                  ) -> tuple[pa.RecordBatch, dict[str, np.ndarray]]:
+    """(head batch, vectors) of a ``VSI1`` insert payload; CorruptionError on any mismatch."""
+    if len(payload) < 8:
+        raise CorruptionError("WAL insert record is shorter than its header")
+    (head_len,) = struct.unpack_from("<I", payload, 4)
+    body = 8 + head_len
+    if body > len(payload):
+        raise CorruptionError("WAL insert record's head runs past its end")
+    batch = _read(memoryview(payload)[8:body])
+    listed = (batch.schema.metadata or {}).get(VECTORS_KEY, b"").decode()
+    layout = dict(item.rsplit(":", 1) for item in listed.split(",") if item)
+    n = batch.num_rows
+    data = np.frombuffer(payload, dtype=np.uint8)
+    vectors, at = {}, body
+    for name, row_bytes in layout.items():
+        spec = specs.get(name)
+        size = n * int(row_bytes)
+        if spec is None or int(row_bytes) != spec.columns * _ITEM[spec.kind] or \
+                at + size > len(payload):
+            raise CorruptionError(f"WAL insert record's vector field {name!r} does not match "
+                                  "the collection")
+        vectors[name] = _as_rows(data[at:at + size], spec, n)
+        at += size
+    if at != len(payload) or set(vectors) != set(specs):
+        raise CorruptionError("WAL insert record's vector fields do not match the collection")
+    return batch, vectors
+
+
 def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
                   ) -> tuple[np.ndarray, dict[str, np.ndarray], pa.RecordBatch | None, bool,
                              np.ndarray | None]:
     """(pks, vectors, scalars, upsert, replaced keys or None) of an insert record."""
-    batch = _read(payload)
+    if payload[:4] == MAGIC:
+        batch, vectors = _decode_parts(payload, specs)
+    else:
+        batch, vectors = _read(payload), None
     meta = batch.schema.metadata or {}
     upsert = meta.get(UPSERT_KEY) == b"1"
     replaces = decode_delete(meta[REPLACES_KEY]) if REPLACES_KEY in meta else None
     pks = _pks(batch)
+    if vectors is None:
+        vectors = _legacy_vectors(batch, specs)
+    names = [n for n in batch.schema.names if n != PK and not n.startswith(VEC_PREFIX)]
+    scalars = batch.select(names).replace_schema_metadata(None) if names else None
+    return pks, vectors, scalars, upsert, replaces
+
+
+def _legacy_vectors(batch: pa.RecordBatch, specs: dict[str, VectorSpec]
+                    ) -> dict[str, np.ndarray]:
     vectors = {}
     for name, spec in specs.items():
         i = batch.schema.get_field_index(VEC_PREFIX + name)
@@ -114,16 +183,8 @@ def decode_insert(payload: bytes, specs: dict[str, VectorSpec]
             raise CorruptionError(f"WAL insert record lacks vector field {name!r} as expected")
         data = np.frombuffer(col.buffers()[1], dtype=np.uint8,
                              count=col.offset * row_bytes + len(col) * row_bytes)
-        data = data[col.offset * row_bytes:]
-        rows = data.view(_ROW_DTYPES[spec.kind]).reshape(len(col), spec.columns)
-        if spec.kind == "bfloat16":
-            import ml_dtypes  # bfloat16 vectors reach vecstore only as ml_dtypes arrays
-
-            rows = rows.view(ml_dtypes.bfloat16)
-        vectors[name] = rows
-    names = [n for n in batch.schema.names if n != PK and not n.startswith(VEC_PREFIX)]
-    scalars = batch.select(names).replace_schema_metadata(None) if names else None
-    return pks, vectors, scalars, upsert, replaces
+        vectors[name] = _as_rows(data[col.offset * row_bytes:], spec, len(col))
+    return vectors
 
 
 def decode_delete(payload: bytes) -> np.ndarray:

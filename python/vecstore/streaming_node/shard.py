@@ -1,10 +1,14 @@
 """Shard: one channel's write path and growing data — WAL first, then the growing segment.
 
-Every insert and delete is (1) given a timestamp by the TSO, (2) appended to the shard's WAL and
-made durable, (3) applied in memory: inserts to the growing segment, deletes to the shard's delete
-buffer. Steps 1-3 run under one lock, so WAL order, timestamp order and apply order are the same
-and a reader never sees a row the WAL does not hold. ``serviceable_ts`` is the newest applied
-timestamp: a read at a snapshot at or below it sees a complete prefix of the log.
+Every insert and delete is (1) given a timestamp by the TSO and written to the shard's WAL, and an
+insert's rows are copied (staged, invisible) into the growing segment, all under the shard lock;
+(2) made durable, outside the lock, so that writers from several threads share one fsync (group
+commit) instead of queueing behind each other's; (3) published under the lock, in the order of
+step 1: inserts become visible in the growing segment, deletes enter the shard's delete buffer.
+So WAL order, timestamp order and publish order are the same, and a reader never sees a row the
+WAL does not hold durably. ``serviceable_ts`` is the newest published timestamp: a read at a
+snapshot at or below it sees a complete prefix of the log. Rotation and truncation wait until no
+write is between steps 1 and 3.
 
 Opening a shard replays its WAL from a checkpoint position (everything before it is in sealed
 segments), so every acknowledged write is back after a crash; a torn tail holds only writes that
@@ -16,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -79,28 +83,17 @@ def _no_deletes(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
 # What Shard._deletes returns while no delete is buffered, by pk kind (shared, read-only).
 _NO_DELETES = {"int64": _no_deletes(np.dtype(np.int64)), "string": _no_deletes(np.dtype(str))}
 
-# Below this payload size an insert stages after the WAL append, in the caller's thread: handing
-# the append to another thread costs more than the copy it would overlap.
+# From this payload size an insert starts its fsync in a pool thread before staging its rows, so
+# the copy overlaps the disk; below it, handing off costs more than the copy it would overlap.
 _OVERLAP_BYTES = 1 << 20
 _sync_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): rebuilt after a fork
 
 
-def _overlapped(durable: Callable[[], object], work: Callable[[], T], overlap: bool) -> T:
-    """Runs ``work`` while ``durable`` (a WAL append, durable when it returns) runs in a pool
-    thread; returns ``work``'s result once both are done, raising ``durable``'s error first (the
-    record was not acknowledged, so nothing staged may be published)."""
+def _in_background(fn: Callable[[], T]) -> Future[T]:
     global _sync_pool
-    if not overlap:
-        durable()
-        return work()
     if _sync_pool is None or _sync_pool[0] != os.getpid():
         _sync_pool = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="vecstore-wal"))
-    pending = _sync_pool[1].submit(durable)
-    try:
-        result = work()
-    finally:
-        pending.result()  # the fsync's StorageError wins over work's
-    return result
+    return _sync_pool[1].submit(fn)
 
 
 class Shard:
@@ -114,6 +107,12 @@ class Shard:
         self._specs = dict(specs)
         self._pk_kind = pk_kind
         self._mu = threading.Lock()
+        self._turn = threading.Condition(self._mu)  # signalled whenever a write publishes
+        # Writes that passed step 1 and step 3 (module docstring); a write's ticket is the
+        # value of _issued it took, and it publishes when _published reaches it.
+        self._issued = 0
+        self._published = 0
+        self._draining = False  # a rotation or truncation waits for in-flight writes: hold new ones
         self.growing = GrowingSegment(segment_id, specs, pk_kind)
         self._sealing: dict[int, GrowingSegment] = {}
         self._del_pk: list[np.ndarray] = []
@@ -160,35 +159,86 @@ class Shard:
         """Durably inserts a validated batch; returns its timestamp. The batch is visible to
         reads at that timestamp or later once this returns. With ``upsert``, rows already stored
         under the batch's primary keys are replaced, atomically (one WAL record); ``replaces``
-        deletes other keys in the same record (an auto_id upsert's old keys)."""
+        deletes other keys in the same record (an auto_id upsert's old keys). Safe to call from
+        several threads: their fsyncs are shared."""
         if pks.ndim != 1 or pks.shape[0] == 0:
             raise InvalidArgument("an insert needs a non-empty 1-D array of primary keys")
-        payload = encode_insert(pks, vectors, scalars, upsert=upsert, replaces=replaces)
+        parts = encode_insert(pks, vectors, scalars, upsert=upsert, replaces=replaces)
+        big = sum(memoryview(p).nbytes for p in parts) >= _OVERLAP_BYTES
         with self._mu:
             # Checked under the lock, before the WAL: a record that could not be applied must
             # never be logged, or every replay would fail on it.
+            self._admit()
             batches = self.growing.check_batch(pks, np.zeros(pks.shape[0], np.uint64), vectors,
                                                scalars)
             ts = self._tso.now()
-            # Applied from the caller's arrays, not by decoding the payload just encoded. The
-            # copy into the growing segment is staged (invisible) while the WAL writes and
-            # fsyncs the record (no GIL held), and published only once the record is durable.
+            pending = self._wal.append_pending(parts, type=RecordType.INSERT, ts_begin=ts,
+                                               ts_end=ts)
+            durable = _in_background(pending.wait) if big else None
+            # Applied from the caller's arrays, not by decoding the payload just encoded; the
+            # copy is invisible until published, and overlaps the fsync when ``durable`` runs.
             stamps = np.full(pks.shape[0], ts, np.uint64)
-            staged = _overlapped(
-                lambda: self._wal.append(payload, type=RecordType.INSERT, ts_begin=ts,
-                                         ts_end=ts),
-                lambda: self.growing.stage(pks, stamps, vectors), len(payload) >= _OVERLAP_BYTES)
+            segment = self.growing
+            staged = segment.stage(pks, stamps, vectors)
+            ticket = self._issued
+            self._issued += 1
+
+        def publish() -> None:
             if upsert:
                 # Same timestamp: the delete hides older versions only (mvcc: ts < delete ts).
                 self._apply_delete(pks, ts)
             if replaces is not None:
                 self._apply_delete(replaces, ts)
-            self.growing.publish(staged, pks, stamps, vectors, batches)
-            self.serviceable_ts = ts
+            segment.publish(staged, pks, stamps, vectors, batches)
+
+        self._finish(ticket, ts, durable.result if durable is not None else pending.wait,
+                     publish, segment)
         hook = self.on_insert
         if hook is not None:
             hook(self)
         return ts
+
+    def _finish(self, ticket: int, ts: int, wait: Callable[[], object],
+                publish: Callable[[], None], segment: GrowingSegment | None = None) -> None:
+        """Steps 2 and 3 of a write (module docstring): waits for durability outside the lock,
+        then publishes in ticket order. If the record was not made durable, nothing is published
+        and the staged rows are dropped (the WAL then refuses every later write, so no write
+        after this one can succeed either); the StorageError propagates."""
+        try:
+            wait()
+        except BaseException:
+            with self._turn:
+                while self._published != ticket:
+                    self._turn.wait()
+                if segment is not None:
+                    segment.unstage()
+                self._published += 1
+                self._turn.notify_all()
+            raise
+        with self._turn:
+            while self._published != ticket:
+                self._turn.wait()
+            publish()
+            self.serviceable_ts = ts
+            self._published += 1
+            self._turn.notify_all()
+
+    def _quiesce(self) -> None:
+        """Waits (holding ``_mu``, which the wait releases) until every issued write has
+        published, so the growing segment and the WAL's end hold the same writes. New writes wait
+        meanwhile (:meth:`_admit`), so a steady stream of them cannot starve the caller."""
+        self._draining = True
+        try:
+            while self._published != self._issued:
+                self._turn.wait()
+        finally:
+            self._draining = False
+            self._turn.notify_all()
+
+    def _admit(self) -> None:
+        """Step 1's entry, holding ``_mu``: waits while a rotation or truncation drains."""
+        while self._draining:
+            self._turn.wait()
 
     def delete(self, pks: np.ndarray) -> int:
         """Durably deletes rows by primary key; returns the delete timestamp."""
@@ -196,10 +246,13 @@ class Shard:
             raise InvalidArgument("delete needs a 1-D array of primary keys")
         payload = encode_delete(pks)
         with self._mu:
+            self._admit()
             ts = self._tso.now()
-            self._wal.append(payload, type=RecordType.DELETE, ts_begin=ts, ts_end=ts)
-            self._apply_delete(pks, ts)
-            self.serviceable_ts = ts
+            pending = self._wal.append_pending(payload, type=RecordType.DELETE, ts_begin=ts,
+                                               ts_end=ts)
+            ticket = self._issued
+            self._issued += 1
+        self._finish(ticket, ts, pending.wait, lambda: self._apply_delete(pks, ts))
         return ts
 
     def _deletes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -245,6 +298,7 @@ class Shard:
         empty). The old segment stays searchable (in ``sealing``) until :meth:`sealed` says its
         sealed copy is loaded, so no read ever misses its rows."""
         with self._mu:
+            self._quiesce()
             old = self.growing
             if old.rows == 0:
                 return None
@@ -271,6 +325,7 @@ class Shard:
         the position and the reset: a write either precedes the truncation (and is gone) or
         follows it (and is kept). If ``commit`` raises, nothing changes."""
         with self._mu:
+            self._quiesce()
             commit(self._wal.end_position)
             self.growing = GrowingSegment(new_segment_id, self._specs, self._pk_kind)
             self._sealing.clear()

@@ -50,6 +50,15 @@ def _file_name(seq: int) -> str:
     return f"{seq:020d}.log"
 
 
+def _payload_parts(payload: object) -> list[memoryview]:
+    """The payload as a list of contiguous byte views (one, unless given as a list or tuple)."""
+    if isinstance(payload, (list, tuple)):
+        if not payload:
+            raise InvalidArgument("a WAL payload given as parts needs at least one part")
+        return [_payload_bytes(p) for p in payload]
+    return [_payload_bytes(payload)]
+
+
 def _payload_bytes(payload: object) -> memoryview:
     """A contiguous byte view of payload: bytes-like objects as they are, pyarrow record batches
     and tables as an Arrow IPC stream."""
@@ -75,6 +84,24 @@ def _payload_bytes(payload: object) -> memoryview:
     if not view.c_contiguous:
         raise InvalidArgument("WAL payload must be C-contiguous; pass bytes(payload)")
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+class PendingAppend:
+    """A record written by :meth:`FileWal.append_pending`, not yet acknowledged: ``wait()``
+    returns its position once the log's sync policy holds for it, or raises StorageError."""
+
+    __slots__ = ("_wal", "position", "_target")
+
+    def __init__(self, wal: FileWal, position: Position, target: int) -> None:
+        self._wal = wal
+        self.position = position
+        self._target = target
+
+    def wait(self) -> Position:
+        if self._wal._policy is SyncPolicy.ALWAYS:
+            self._wal._await_durable(self._target)
+        failpoints.hit("wal.after_ack")
+        return self.position
 
 
 class FileWal:
@@ -226,10 +253,25 @@ class FileWal:
         ts_end: int | None = None,
     ) -> Position:
         """Appends one record and returns its position, once the sync policy is satisfied (with
-        "always": once it is durable). ``payload``: bytes-like, or a pyarrow RecordBatch/Table
-        (stored as an Arrow IPC stream). ``ts_begin``/``ts_end``: the timestamp range the record
-        covers (ts_end defaults to ts_begin). Raises InvalidArgument for bad arguments (nothing
-        written) and StorageError if the record could not be made durable (not acknowledged)."""
+        "always": once it is durable). ``payload``: bytes-like, a list or tuple of bytes-like
+        parts (the payload is their concatenation, written without joining them), or a pyarrow
+        RecordBatch/Table (stored as an Arrow IPC stream). ``ts_begin``/``ts_end``: the
+        timestamp range the record covers (ts_end defaults to ts_begin). Raises InvalidArgument
+        for bad arguments (nothing written) and StorageError if the record could not be made
+        durable (not acknowledged)."""
+        return self.append_pending(payload, type=type, ts_begin=ts_begin, ts_end=ts_end).wait()
+
+    def append_pending(
+        self,
+        payload: object,
+        *,
+        type: RecordType | int = RecordType.INSERT,  # noqa: A002
+        ts_begin: int = 0,
+        ts_end: int | None = None,
+    ) -> PendingAppend:
+        """Writes one record (in log order, as :meth:`append`) without waiting for the sync
+        policy: the caller acknowledges it only after ``.wait()`` returns. Writers that hold their
+        own lock across this call and wait after releasing it share fsyncs (group commit)."""
         try:
             rtype = RecordType(type)
         except ValueError:
@@ -242,10 +284,10 @@ class FileWal:
                 raise InvalidArgument(f"{name} must be an int in [0, 2**64), got {v!r}")
         if end < ts_begin:
             raise InvalidArgument(f"ts_end ({end}) is before ts_begin ({ts_begin})")
-        data = _payload_bytes(payload)
+        parts = _payload_parts(payload)
         flags = 0
         if self._zstd_c is not None:
-            data = memoryview(self._zstd_c.compress(data))
+            parts = [memoryview(self._zstd_c.compress(b"".join(parts)))]
             flags |= _FLAG_ZSTD
         self._check_open()
         with self._write_lock:
@@ -253,7 +295,10 @@ class FileWal:
             try:
                 if self._writer.offset >= self._limit:
                     self._rotate()
-                offset = self._writer.append(int(rtype), flags, ts_begin, end, data)
+                if len(parts) == 1:
+                    offset = self._writer.append(int(rtype), flags, ts_begin, end, parts[0])
+                else:
+                    offset = self._writer.append_parts(int(rtype), flags, ts_begin, end, parts)
             except VecstoreError as e:
                 raise self._poison(e) from e
             seq = self._seq
@@ -262,10 +307,7 @@ class FileWal:
             self._written += 1 + (self._writer.offset - offset)  # +1: distinct even if empty
             target = self._written
         failpoints.hit("wal.after_write")
-        if self._policy is SyncPolicy.ALWAYS:
-            self._await_durable(target)
-        failpoints.hit("wal.after_ack")
-        return Position(seq, offset)
+        return PendingAppend(self, Position(seq, offset), target)
 
     def _rotate(self) -> None:
         # Called with _write_lock held: no append runs; take _sync_lock so no leader uses the file.

@@ -12,6 +12,14 @@ from typing import Protocol, runtime_checkable
 from vecstore.storage.wal.records import Position, RecordType, WalEntry
 
 
+class PendingRecord(Protocol):
+    position: Position
+
+    def wait(self) -> Position:
+        """Returns once the record is acknowledged (durable under "always"); StorageError if it
+        could not be made durable."""
+
+
 @runtime_checkable
 class Wal(Protocol):
     def append(
@@ -26,6 +34,18 @@ class Wal(Protocol):
         durable). Raises InvalidArgument before writing anything for bad arguments, and
         StorageError when the record could not be made durable (then it is not acknowledged and
         the log refuses further writes until reopened)."""
+
+    def append_pending(
+        self,
+        payload: object,
+        *,
+        type: RecordType | int = RecordType.INSERT,  # noqa: A002
+        ts_begin: int = 0,
+        ts_end: int | None = None,
+    ) -> PendingRecord:
+        """Writes one record in log order without waiting for the sync policy; the record is
+        acknowledged only once the returned object's ``wait()`` returns (group commit: callers
+        wait outside their own locks)."""
 
     def read(self, from_position: Position | None = None) -> Iterator[WalEntry]:
         """The records from a position (None: the oldest retained) to the end, in order."""
