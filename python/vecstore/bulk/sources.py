@@ -206,6 +206,7 @@ def json_rows(stream: Any, name: str, window: int = _WINDOW) -> Iterator[Any]:
                                "a list of row objects")
 
     def value() -> Any:
+        w.peek()  # raw_decode does not skip leading whitespace
         while True:
             try:
                 obj, end = decoder.raw_decode(w.buf, w.pos)
