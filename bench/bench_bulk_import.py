@@ -8,7 +8,9 @@ index build runs), which reports the import's wall time and its peak RSS (``VmHW
 only itself, never the parent's copy of the data.
 
 Memory model: one batch of decoded rows, the segment being filled (up to the data node's seal
-size, 64 MiB by default) and one vector file image while a segment is written.
+size, 64 MiB by default) and one vector file image while a segment is written. The peak RSS
+measured is higher: it also counts the imported segments' mapped pages once the query node
+loads (and checksums) them after the commit, and what Arrow's allocator keeps after a batch.
 
     python -m pytest bench/bench_bulk_import.py -s --benchmark-group-by=group
     python bench/bench_bulk_import.py [BATCH ...]     # a table for several batch sizes
