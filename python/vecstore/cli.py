@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     indexes.add_arguments(b)
     b.set_defaults(fn=indexes.run)
+    from vecstore.bulk import cli as bulk_cli
+
+    bulk_cli.register(sub)  # import, export
     return p
 
 

@@ -7,8 +7,8 @@ implement raises :class:`NotSupported` naming it, never silently ignored.
 
 This module holds the connection, the builders and collection-level DDL, flush, compaction and
 truncation; :mod:`.catalog_methods` the load state, indexes, partitions, aliases and databases;
-:mod:`.data_methods` the writes, reads, searches and iterators. Not yet: index types other than
-FLAT/AUTOINDEX/BIN_FLAT (exact search), server URIs.
+:mod:`.data_methods` the writes, reads, searches and iterators; :mod:`.bulk_methods` bulk
+import. Not yet: index types other than FLAT/AUTOINDEX/BIN_FLAT (exact search), server URIs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from vecstore.client.bulk_methods import BulkMethods
 from vecstore.client.catalog_methods import CatalogMethods
 from vecstore.client.common import (  # noqa: F401 (CollectionNotLoaded: re-exported)
     CollectionNotLoaded,
@@ -31,7 +32,7 @@ from vecstore.proxy.partitions import LOADED
 from vecstore.schema import CollectionSchema, DataType
 
 
-class MilvusClient(CatalogMethods, DataMethods):
+class MilvusClient(CatalogMethods, DataMethods, BulkMethods):
     def __init__(self, uri: str = "./milvus.db", user: str = "", password: str = "",
                  db_name: str = "", token: str = "", timeout: float | None = None,
                  **kwargs: Any) -> None:
@@ -242,6 +243,8 @@ class MilvusClient(CatalogMethods, DataMethods):
         return FieldSchema(name, data_type, description=desc, **kwargs)
 
     def close(self) -> None:
+        if self._imports is not None:
+            self._imports.close()  # running imports fail, committing nothing
         self._dep.close()
 
     def __enter__(self) -> MilvusClient:

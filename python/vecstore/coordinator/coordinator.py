@@ -10,6 +10,7 @@ Meta-store keys beside the catalog's::
     seq/segment                             last issued segment id
     seq/compaction                          last issued compaction job id
     seq/index_build                         last issued index build number
+    seq/import                              last issued bulk import job id
 
 Every change of a collection's stored data is one meta-store transaction, and object-store files
 that no committed key names are garbage (removed when a deployment opens):
@@ -21,6 +22,8 @@ that no committed key names are garbage (removed when a deployment opens):
   its delete log, guarded by the inputs still being registered.
 - ``commit_index`` adds a segment's index file, guarded by the segment still being registered;
   compaction, truncate and drop remove the index files of the segments they remove.
+- ``commit_import`` adds all of a bulk import's segments at once (no delete logs; the WAL
+  checkpoint does not move: imported rows never went through the WAL).
 - ``commit_truncate`` removes every segment and delete log and moves the checkpoint to the WAL's
   end, so nothing written before it is replayed.
 
@@ -113,6 +116,14 @@ class Coordinator:
                            json.dumps({"prefix": delete_log.prefix,
                                        "delta": delete_log.delta.to_dict()}).encode()))
         self.meta.txn([], ops)
+
+    def next_import_id(self) -> int:
+        return next_counter(self.meta, "seq/import")
+
+    def commit_import(self, collection_id: int, segments: list[SegmentRef]) -> None:
+        """Registers every segment of a bulk import in one transaction (all or none visible)."""
+        self.meta.txn([], [Put(f"segments/{collection_id}/{s.id}", s.encode())
+                           for s in segments])
 
     def commit_compaction(self, collection_id: int, inputs: list[int], output: SegmentRef,
                           delete_log: DeleteLogRef | None) -> None:

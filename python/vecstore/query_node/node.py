@@ -56,6 +56,16 @@ class QueryNode:
             self._segments.setdefault(collection_id, {})[segment_id] = sealed
             self._deletes.pop(collection_id, None)
 
+    def load_many(self, collection_id: int, segments: Iterable[tuple[int, str]]) -> None:
+        """Loads several new segments (id, prefix; no delete logs) in one step: a read sees
+        all of them or none (a bulk import's segments)."""
+        opened = [self._open(sid, prefix, ()) for sid, prefix in segments]
+        with self._mu:
+            segs = self._segments.setdefault(collection_id, {})
+            for sealed in opened:
+                segs[sealed.segment_id] = sealed
+            self._deletes.pop(collection_id, None)
+
     def swap(self, collection_id: int, remove: Iterable[int], segment_id: int, prefix: str,
              deltas: Iterable[DeltaInfo] = ()) -> None:
         """Replaces the segments ``remove`` by the one at ``prefix`` (a compaction's output), in

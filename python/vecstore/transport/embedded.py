@@ -20,6 +20,10 @@ compaction  the data node merges the planned segments into a new one (deleted an
             rows dropped, the inputs' delete-log entries still needed elsewhere carried over),
             the coordinator swaps inputs for output in one transaction, the query node swaps them
             under its lock, and only then are the inputs' files removed.
+import      a bulk import (vecstore.bulk) writes sealed segments itself, outside the WAL;
+            :meth:`EmbeddedDeployment.commit_import` commits them all in one transaction under
+            the collection's task lock, loads them into the query node in one step and pokes
+            the data node and index builder. Uncommitted files are garbage, as a flush's are.
 truncate    under the shard lock, the coordinator forgets every segment and moves the checkpoint
             to the WAL's end in one transaction, and the shard and query node drop their data;
             files are removed after.
@@ -46,7 +50,7 @@ from vecstore.data_node import DataNode, DataNodeConfig
 from vecstore.data_node import compaction as merging
 from vecstore.data_node.gc import collect_garbage, remove_prefix
 from vecstore.data_node.index_builder import IndexBuilder
-from vecstore.errors import InternalError, StorageError
+from vecstore.errors import InternalError, InvalidArgument, StorageError
 from vecstore.proxy.convert import Layout
 from vecstore.proxy.proxy import Proxy
 from vecstore.query_node.node import QueryNode
@@ -216,6 +220,29 @@ class EmbeddedDeployment:
         except Exception as e:
             raise _Uncommitted() from e
         return dlog
+
+    # ---- bulk import ------------------------------------------------------------------------
+
+    def commit_import(self, collection_id: int, segments: list[SegmentRef]) -> None:
+        """Makes a bulk import's written segments visible, all at once. Raises InvalidArgument
+        (nothing committed; the caller removes the files) if the collection was dropped."""
+        with self._task(collection_id) as shard:
+            if shard is None:
+                raise InvalidArgument(f"collection {collection_id} was dropped during the "
+                                      "import; nothing was imported")
+            self.coordinator.commit_import(collection_id, segments)
+            # Committed: a failure from here on is reported, and the next open loads them.
+            self.query.load_many(collection_id, [(s.id, s.prefix) for s in segments])
+            # A time tick: reads other than Strong read at the shard's newest applied timestamp
+            # (or seconds behind now), which only writes move. An empty delete record moves it
+            # past the import's timestamp, so every read from now on sees the imported rows.
+            with self._mu:
+                dtype = self._pk_dtypes[collection_id]
+            shard.delete(np.empty(0, dtype))
+        if self.data is not None:
+            self.data.flushed(collection_id)  # a small last segment may be worth merging
+        if self.builder is not None:
+            self.builder.poke()  # declared indexes for the new segments
 
     # ---- compaction -------------------------------------------------------------------------
 
