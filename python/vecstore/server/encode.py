@@ -137,11 +137,11 @@ def schema_to_proto(name: str, desc: dict[str, Any]) -> schema_pb2.CollectionSch
     out = schema_pb2.CollectionSchema(name=name, description=desc.get("description", ""),
                                       autoID=bool(desc.get("auto_id")),
                                       enable_dynamic_field=bool(desc.get("enable_dynamic_field")))
-    next_id = 100
+    # Like Milvus's describe, the dynamic field's own `$meta` column is not listed (pymilvus
+    # would expect it in every inserted row).
     for f in desc["fields"]:
         dtype = DataType(f["type"])
         fid = int(f.get("field_id") or 0)
-        next_id = max(next_id, fid + 1)
         msg = out.fields.add(fieldID=fid, name=f["name"], description=f.get("description", ""),
                              data_type=int(dtype), is_primary_key=bool(f.get("is_primary")),
                              autoID=bool(f.get("auto_id")), nullable=bool(f.get("nullable")),
@@ -154,9 +154,6 @@ def schema_to_proto(name: str, desc: dict[str, Any]) -> schema_pb2.CollectionSch
             msg.element_type = int(f["element_type"])
         if f.get("default_value") is not None:
             msg.default_value.CopyFrom(_default_value(dtype, f["default_value"]))
-    if desc.get("enable_dynamic_field") and not any(f.is_dynamic for f in out.fields):
-        out.fields.add(fieldID=next_id, name=META, data_type=int(DataType.JSON), is_dynamic=True,
-                       description="dynamic schema")
     for fn in desc.get("functions") or []:
         msg = out.functions.add(name=fn["name"], id=int(fn.get("id") or 0),
                                 description=fn.get("description", ""), type=int(fn["type"]),
@@ -338,13 +335,15 @@ def encode_rows(rows: list[dict[str, Any]], schema: Any, names: list[str]
 
 
 def row_fields(rows: list[dict[str, Any]], schema: Any, requested: list[str]) -> list[str]:
-    """The static fields to send for ``rows``: those the rows carry, in schema order (the
-    primary key first, as Milvus sends it), or the requested ones when there are no rows."""
+    """The static fields to send for ``rows``: those the rows carry, in schema order, or, when
+    there are no rows, the primary key and the requested ones (pymilvus refuses a query reply
+    without columns)."""
     static = [f.name for f in schema.fields]
     if rows:
         keys = set().union(*(r.keys() for r in rows[:1]))
         return [n for n in static if n in keys]
-    return [n for n in static if n in requested or "*" in requested]
+    pk = schema.primary_field.name
+    return [n for n in static if n == pk or n in requested or "*" in requested]
 
 
 def ids_message(pks: list, int_keys: bool) -> schema_pb2.IDs:
