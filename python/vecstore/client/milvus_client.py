@@ -37,10 +37,14 @@ class MilvusClient(CatalogMethods, DataMethods):
     def __new__(cls, uri: str = "./milvus.db", *args: Any, **kwargs: Any) -> Any:
         # A server URI gets pymilvus's own client, connected to that server (`vecstore serve`
         # or Milvus): the same API, over the wire.
-        if isinstance(uri, str) and uri.startswith(("http://", "https://")):
-            from vecstore.client.remote import connect
+        from vecstore.client.remote import connect, served_address
 
+        if isinstance(uri, str) and uri.startswith(("http://", "https://")):
             return connect(uri, *args, **kwargs)
+        if isinstance(uri, (str, os.PathLike)) and os.path.isdir(uri):
+            address = served_address(os.fspath(uri))
+            if address is not None:  # a running `vecstore serve` owns the directory
+                return connect(f"http://{address}", *args, **kwargs)
         return super().__new__(cls)
 
     def __init__(self, uri: str = "./milvus.db", user: str = "", password: str = "",

@@ -56,7 +56,11 @@ class VecstoreServer:
         from vecstore.client import MilvusClient
         from vecstore.server.servicer import Servicer
 
-        self._client = MilvusClient(self.data_dir)
+        # Always the embedded client: MilvusClient(dir) would connect to a live server that owns
+        # the directory, where a second server must get DataDirLocked instead.
+        client = object.__new__(MilvusClient)
+        client.__init__(self.data_dir)
+        self._client = client
         try:
             server = grpc.server(
                 futures.ThreadPoolExecutor(max_workers=self.workers,

@@ -56,21 +56,22 @@ def test_server_uri_gives_pymilvus_client(server):
     assert isinstance(client, pymilvus.MilvusClient)
     assert client.get_server_version().startswith("vecstore-")
     client.close()
+    # The directory a running server owns: its address is in server.json.
+    client = vecstore.MilvusClient(str(server["data"]))
+    assert isinstance(client, pymilvus.MilvusClient)
+    client.close()
 
 
 def test_port_taken_and_directory_owned(server, tmp_path):
-    taken = spawn(tmp_path / "other", port=server["port"])
-    assert taken.wait(60) == 2
-    err = taken.stderr.read()
-    taken.stdout.close()
-    taken.stderr.close()
-    assert "port is in use" in err
-    owned = spawn(server["data"])
-    assert owned.wait(60) == 2
-    err = owned.stderr.read()
-    owned.stdout.close()
-    owned.stderr.close()
-    assert "is in use by another vecstore client" in err, err
+    for data, port, message in [(tmp_path / "other", server["port"], "port is in use"),
+                                (server["data"], 0, "is in use by another vecstore client")]:
+        proc = spawn(data, port=port)
+        try:
+            out, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == 2, (out, err)
+        assert message in err, err
 
 
 def test_sigterm_stops_cleanly_and_releases_the_directory(tmp_path):
