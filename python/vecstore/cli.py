@@ -4,6 +4,7 @@ Commands:
     demo    index a generated, clustered data set and answer queries with exact k-NN, printing
             recall against a float64 numpy oracle and the speed next to numpy's matmul+argpartition.
     info    version, SIMD level, CPU features and threads.
+    serve   serve a data directory over Milvus's gRPC protocol (pymilvus connects to it).
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     from vecstore.bulk import cli as bulk_cli
 
     bulk_cli.register(sub)  # import, export
+    from vecstore.server import serve
+
+    serve.register(sub)
     return p
 
 

@@ -8,7 +8,8 @@ implement raises :class:`NotSupported` naming it, never silently ignored.
 This module holds the connection, the builders and collection-level DDL, flush, compaction and
 truncation; :mod:`.catalog_methods` the load state, indexes, partitions, aliases and databases;
 :mod:`.data_methods` the writes, reads, searches and iterators; :mod:`.bulk_methods` bulk
-import. Not yet: index types other than FLAT/AUTOINDEX/BIN_FLAT (exact search), server URIs.
+import. ``MilvusClient("http://host:port")`` returns pymilvus's own client connected to that
+server (:mod:`.remote`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ from vecstore.schema import CollectionSchema, DataType
 
 
 class MilvusClient(CatalogMethods, DataMethods, BulkMethods):
+    def __new__(cls, uri: str = "./milvus.db", *args: Any, **kwargs: Any) -> Any:
+        # A server URI gets pymilvus's own client, connected to that server (`vecstore serve`
+        # or Milvus): the same API, over the wire.
+        from vecstore.client.remote import connect, served_address
+
+        if isinstance(uri, str) and uri.startswith(("http://", "https://")):
+            return connect(uri, *args, **kwargs)
+        if isinstance(uri, (str, os.PathLike)) and os.path.isdir(uri):
+            address = served_address(os.fspath(uri))
+            if address is not None:  # a running `vecstore serve` owns the directory
+                return connect(f"http://{address}", *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, uri: str = "./milvus.db", user: str = "", password: str = "",
                  db_name: str = "", token: str = "", timeout: float | None = None,
                  **kwargs: Any) -> None:
@@ -44,8 +58,8 @@ class MilvusClient(CatalogMethods, DataMethods, BulkMethods):
         uri = os.fspath(uri)
         if "://" in uri or uri.startswith("unix:"):
             raise NotSupported(
-                f"uri {uri!r} names a server; this version of vecstore runs embedded only: pass "
-                "a local directory such as './my_data'")
+                f"uri {uri!r}: vecstore connects to servers by http:// or https:// URIs (such as "
+                "'http://127.0.0.1:19530'), or opens a local directory such as './my_data'")
         from vecstore.transport.embedded import EmbeddedDeployment
 
         self._dep = EmbeddedDeployment(uri)

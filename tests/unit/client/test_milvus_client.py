@@ -184,7 +184,7 @@ def test_bad_input_changes_nothing(client, rng):
     with pytest.raises(InvalidArgument):
         client.query("docs", filter="id >")
     with pytest.raises(NotSupported, match="server"):
-        MilvusClient("http://localhost:19530")
+        MilvusClient("tcp://localhost:19530")
 
 
 def test_one_client_per_directory(tmp_path):
