@@ -24,6 +24,9 @@ def main() -> int:
     directory, run_id = sys.argv[1], int(sys.argv[2])
     batches = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
     wal = FileWal(directory, sync="always", file_size_limit=1 << 20)
+    # Build one batch before reporting OPEN: its first call imports (pyarrow.ipc, and pandas
+    # through pa.array), which on a loaded machine can outlast the parent's kill window.
+    make_batch(run_id, 0)
     print(f"OPEN {wal.recovery.torn_bytes_dropped}", flush=True)
     for i in range(batches):
         pos = wal.append(make_batch(run_id, i), ts_begin=run_id, ts_end=run_id)

@@ -101,7 +101,7 @@ def route(meta: Any, table: pa.Table, partition: str | None) -> pa.Array:
         part = partition or "_default"
         if part not in meta.partitions:
             raise InvalidArgument(f"partition not found[partition={part}]")
-        return pa.array([part] * n, type=pa.string())
+        return pa.repeat(pa.scalar(part, pa.string()), n)
     if partition:
         raise InvalidArgument("not support manually specifying the partition names if partition "
                               "key mode is used; rows go to the partition their key hashes to")

@@ -159,7 +159,7 @@ def _check_meta_keys(objs: list[dict], static: set[str]) -> None:
 
 def _meta_column(objs: list[dict] | None, n: int) -> pa.Array:
     if objs is None:
-        return pa.array(["{}"] * n, pa.string())
+        return pa.repeat(pa.scalar("{}", pa.string()), n)
     texts = []
     for i, obj in enumerate(objs):
         try:

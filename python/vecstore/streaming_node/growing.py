@@ -265,13 +265,18 @@ class GrowingSegment:
             staged[name] = col.stage(arr)
         return staged
 
-    def unstage(self) -> None:
-        """Drops every staged batch not yet published (a shard whose WAL write failed)."""
-        self._ts.unstage()
+    def unstage(self, staged: dict[str, int] | None = None, rows: int = 0) -> None:
+        """Drops staged rows that will never be published (their WAL write failed): with
+        ``staged`` (what :meth:`stage` returned for ``rows`` rows), that batch, which must be the
+        newest staged; without, every staged batch not yet published."""
+        cols = {"$ts": self._ts, **self._vec}
         if self._pks is not None:
-            self._pks.unstage()
-        for col in self._vec.values():
-            col.unstage()
+            cols["$pk"] = self._pks
+        for name, col in cols.items():
+            if staged is None:
+                col.unstage()
+            elif name in staged:
+                col.end = staged[name] - rows
 
     def publish(self, staged: dict[str, int], pks: np.ndarray, timestamps: np.ndarray,
                 vectors: dict[str, np.ndarray], batches: list[pa.RecordBatch]) -> None:

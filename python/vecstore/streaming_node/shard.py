@@ -17,6 +17,7 @@ were never acknowledged (see FileWal).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -96,6 +97,30 @@ def _in_background(fn: Callable[[], T]) -> Future[T]:
     return _sync_pool[1].submit(fn)
 
 
+class _Write:
+    """A WAL write run in a pool thread: ``run`` writes the record, signals that the write is
+    done (successfully or not), then waits for its durability and returns its position."""
+
+    def __init__(self, wal: Wal, parts: list, ts: int) -> None:
+        self._wal, self._parts, self._ts = wal, parts, ts
+        self._done = threading.Event()
+        self._ok = False
+
+    def run(self) -> Position:
+        try:
+            pending = self._wal.append_pending(self._parts, type=RecordType.INSERT,
+                                               ts_begin=self._ts, ts_end=self._ts)
+            self._ok = True
+        finally:
+            self._done.set()
+        return pending.wait()
+
+    def written(self) -> bool:
+        """Waits for the write; True if it succeeded (the record is in the log)."""
+        self._done.wait()
+        return self._ok
+
+
 class Shard:
     """One channel of one collection. ``segment_id`` names the growing segment it fills."""
 
@@ -160,26 +185,86 @@ class Shard:
         reads at that timestamp or later once this returns. With ``upsert``, rows already stored
         under the batch's primary keys are replaced, atomically (one WAL record); ``replaces``
         deletes other keys in the same record (an auto_id upsert's old keys). Safe to call from
-        several threads: their fsyncs are shared."""
+        several threads: their fsyncs are shared.
+
+        A batch of more than ``RECORD_BYTES`` is written as several records of consecutive rows,
+        pipelined (one record's fsync overlaps the next one's write and copy). Each record is
+        atomic; the batch as a whole is not: readers may see its first records before the call
+        returns, and a crash during the call may keep some of them (never acknowledged), as with
+        Milvus's own split inserts. Returns the last record's timestamp."""
         if pks.ndim != 1 or pks.shape[0] == 0:
             raise InvalidArgument("an insert needs a non-empty 1-D array of primary keys")
+        n = int(pks.shape[0])
+        row_bytes = max(1, sum(a.nbytes for a in vectors.values()) // n + pks.itemsize
+                        + (scalars.nbytes // n if scalars is not None else 0))
+        step = max(1, self.RECORD_BYTES // row_bytes)
+        pending = None
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            cut = (pks[lo:hi], {k: v[lo:hi] for k, v in vectors.items()},
+                   scalars.slice(lo, hi - lo) if scalars is not None else None) \
+                if step < n else (pks, vectors, scalars)
+            # The first record carries the replaced keys; later records of this call skip the
+            # admission wait (a draining rotation waits for this call's records, not vice versa).
+            begun = self._begin_insert(*cut, upsert=upsert, replaces=replaces if lo == 0 else None,
+                                       continuing=pending is not None)
+            if pending is not None:
+                try:
+                    self._finish(*pending)
+                except BaseException:
+                    # The next record has its ticket: settle it too, or every later write and
+                    # rotation would wait for it forever. Its own outcome cannot change ours.
+                    with contextlib.suppress(BaseException):
+                        self._finish(*begun)
+                    raise
+            pending = begun
+        assert pending is not None
+        self._finish(*pending)
+        hook = self.on_insert
+        if hook is not None:
+            hook(self)
+        return pending[1]
+
+    # Largest WAL record an insert writes; bigger batches are split (see insert).
+    RECORD_BYTES = 64 << 20
+
+    def _begin_insert(self, pks: np.ndarray, vectors: dict[str, np.ndarray],
+                      scalars: pa.RecordBatch | None, *, upsert: bool,
+                      replaces: np.ndarray | None, continuing: bool
+                      ) -> tuple[int, int, Callable[[], object], Callable[[], None],
+                                 GrowingSegment]:
+        """Step 1 of an insert (module docstring); returns _finish's arguments."""
         parts = encode_insert(pks, vectors, scalars, upsert=upsert, replaces=replaces)
         big = sum(memoryview(p).nbytes for p in parts) >= _OVERLAP_BYTES
         with self._mu:
+            if not continuing:
+                self._admit()
             # Checked under the lock, before the WAL: a record that could not be applied must
             # never be logged, or every replay would fail on it.
-            self._admit()
             batches = self.growing.check_batch(pks, np.zeros(pks.shape[0], np.uint64), vectors,
                                                scalars)
             ts = self._tso.now()
-            pending = self._wal.append_pending(parts, type=RecordType.INSERT, ts_begin=ts,
-                                               ts_end=ts)
-            durable = _in_background(pending.wait) if big else None
-            # Applied from the caller's arrays, not by decoding the payload just encoded; the
-            # copy is invisible until published, and overlaps the fsync when ``durable`` runs.
             stamps = np.full(pks.shape[0], ts, np.uint64)
             segment = self.growing
-            staged = segment.stage(pks, stamps, vectors)
+            # The rows are applied from the caller's arrays, not by decoding the payload just
+            # encoded: staged (copied, invisible until published). A big batch's WAL write and
+            # fsync run in a pool thread meanwhile; the lock is kept until the write is done,
+            # so log order stays ticket order, and the fsync is waited for after releasing it.
+            if big:
+                write = _Write(self._wal, parts, ts)
+                durable = _in_background(write.run)
+                try:
+                    staged = segment.stage(pks, stamps, vectors)
+                finally:
+                    written = write.written()
+                if not written:
+                    segment.unstage(staged, int(pks.shape[0]))  # the newest staged: this one
+                    durable.result()  # raises the write's error: nothing was logged
+                wait = durable.result
+            else:
+                wait = self._wal.append_pending(parts, type=RecordType.INSERT, ts_begin=ts,
+                                                ts_end=ts).wait
+                staged = segment.stage(pks, stamps, vectors)
             ticket = self._issued
             self._issued += 1
 
@@ -191,12 +276,7 @@ class Shard:
                 self._apply_delete(replaces, ts)
             segment.publish(staged, pks, stamps, vectors, batches)
 
-        self._finish(ticket, ts, durable.result if durable is not None else pending.wait,
-                     publish, segment)
-        hook = self.on_insert
-        if hook is not None:
-            hook(self)
-        return ts
+        return ticket, ts, wait, publish, segment
 
     def _finish(self, ticket: int, ts: int, wait: Callable[[], object],
                 publish: Callable[[], None], segment: GrowingSegment | None = None) -> None:

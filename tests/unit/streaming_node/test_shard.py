@@ -250,3 +250,26 @@ def test_rotation_during_concurrent_writes_loses_and_repeats_nothing(tmp_path, r
         wal.close()
         tail = Shard(FileWal(tmp_path / "ch"), tso, SPECS, checkpoint=sealed[-1].checkpoint)
         np.testing.assert_array_equal(tail.snapshot().growing.pks, pks[-1])
+
+
+def test_a_batch_bigger_than_a_record_is_split_and_replays_whole(tmp_path, rng, monkeypatch):
+    """Batches over Shard.RECORD_BYTES become several records of consecutive rows: the rows,
+    their order and an upsert's replacements are the same as one record's, after reopen too."""
+    monkeypatch.setattr(Shard, "RECORD_BYTES", 4096)
+    tso = TimestampOracle()
+    wal = FileWal(tmp_path / "ch")
+    shard = Shard(wal, tso, SPECS)
+    pk, vecs, titles = batch(rng, 0, 500)
+    shard.insert(pk, vecs, titles)
+    assert wal.appends > 5
+    pk2, vecs2, titles2 = batch(rng, 250, 500)  # half replaces rows 250..499
+    shard.insert(pk2, vecs2, titles2, upsert=True)
+    before = shard.snapshot()
+    mask = visible(before.growing.pks, before.growing.timestamps, before.delete_pks,
+                   before.delete_ts, before.snapshot)
+    assert sorted(before.growing.pks[mask].tolist()) == list(range(750))
+    wal.close()
+    after = Shard(FileWal(tmp_path / "ch"), tso, SPECS).snapshot()
+    np.testing.assert_array_equal(after.growing.pks, before.growing.pks)
+    np.testing.assert_array_equal(after.growing.vectors["v"], before.growing.vectors["v"])
+    assert after.growing.scalars.equals(before.growing.scalars)
