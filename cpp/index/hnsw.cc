@@ -514,12 +514,15 @@ Status HnswIndex::build(const search::MatrixView& base, const HnswParams& p, int
         const size_t n = base.rows - 1;
         const size_t block = 16;
         ThreadPool::instance().parallel_for((n + block - 1) / block, threads, [&](size_t t) {
+            if (p.cancel != nullptr && p.cancel->load(std::memory_order_relaxed)) return;
             auto s = ix->acquire_scratch();
             const size_t end = std::min(n, (t + 1) * block);
             for (size_t i = t * block; i < end; ++i) builder.insert(static_cast<uint32_t>(i + 1), s.get());
             ix->release_scratch(std::move(s));
         });
     }
+
+    if (p.cancel != nullptr && p.cancel->load()) return Status::Cancelled("HNSW build cancelled");
 
     // Header.
     std::memcpy(img + kOffMagic, kMagic, 8);

@@ -94,6 +94,7 @@
 // Python; callers release the GIL.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -116,6 +117,9 @@ struct HnswParams {
     sq::SqType sq_type = sq::SqType::kNone;  // kNone: plain HNSW
     bool refine = false;                     // HNSW_SQ only
     double refine_k = 1.0;                   // >= 1; != 1 only with refine
+    // Polled between insertion blocks: once true, build() stops and returns Cancelled (a data
+    // node shutting down does not wait for a build that would be thrown away).
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 // What a search() call did, for tests and benchmarks.

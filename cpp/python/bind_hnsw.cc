@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -44,12 +45,18 @@ const char* sq_type_name(index::sq::SqType t) {
     }
 }
 
+// A flag a Python thread sets to stop a build running (GIL released) in another thread.
+struct CancelFlag {
+    std::atomic<bool> flag{false};
+};
+
 class PyHnswIndex {
   public:
     static std::unique_ptr<PyHnswIndex> build(const py::array& base, const std::string& metric,
                                               size_t M, size_t ef_construction, uint64_t seed,
                                               int threads, const std::string& sq_type,
-                                              bool refine, double refine_k) {
+                                              bool refine, double refine_k,
+                                              const CancelFlag* cancel) {
         const search::MatrixView view = float_view(base, "base");
         index::HnswParams p;
         p.metric = parse_metric(metric);
@@ -59,6 +66,7 @@ class PyHnswIndex {
         p.sq_type = parse_sq_type(sq_type);
         p.refine = refine;
         p.refine_k = refine_k;
+        p.cancel = cancel != nullptr ? &cancel->flag : nullptr;
         std::unique_ptr<PyHnswIndex> self(new PyHnswIndex());
         self->base_ = base;
         Status s;
@@ -156,13 +164,18 @@ class PyHnswIndex {
 }  // namespace
 
 void bind_hnsw(py::module_& m) {
+    py::class_<CancelFlag>(m, "CancelFlag",
+                           "Set it (from any thread) to stop a build that was given it.")
+        .def(py::init<>())
+        .def("set", [](CancelFlag& c) { c.flag.store(true); })
+        .def("is_set", [](const CancelFlag& c) { return c.flag.load(); });
     py::class_<PyHnswIndex>(m, "HnswIndex",
                             "HNSW graph over a float32 matrix it references (which must not "
                             "change).")
         .def_static("build", &PyHnswIndex::build, py::arg("base"), py::arg("metric"),
                     py::arg("M"), py::arg("ef_construction"), py::arg("seed"),
                     py::arg("threads"), py::arg("sq_type") = "", py::arg("refine") = false,
-                    py::arg("refine_k") = 1.0)
+                    py::arg("refine_k") = 1.0, py::arg("cancel") = nullptr)
         .def_static("load", &PyHnswIndex::load, py::arg("buffer"), py::arg("base"))
         .def("search", &PyHnswIndex::search, py::arg("queries"), py::arg("k"), py::arg("ef"),
              py::arg("allow"), py::arg("threads"), py::arg("want_stats") = false,

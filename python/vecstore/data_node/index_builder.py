@@ -20,6 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from vecstore import _core
+from vecstore.errors import Cancelled
+
 log = logging.getLogger(__name__)
 
 
@@ -31,8 +34,10 @@ class IndexTasks(Protocol):
         """The builds the collection needs now (segment x field without a current index)."""
         ...
 
-    def build(self, collection_id: int, job: Any) -> None:
-        """Builds, writes, commits and swaps in one index; may raise (retried later)."""
+    def build(self, collection_id: int, job: Any, cancel: Any = None) -> None:
+        """Builds, writes, commits and swaps in one index; may raise (retried later).
+        ``cancel``: a ``_core.CancelFlag`` set when the builder stops; a build that sees it
+        raises :class:`vecstore.errors.Cancelled` and commits nothing."""
         ...
 
 
@@ -48,6 +53,9 @@ class IndexBuilder:
         self._failed: set[tuple[int, Any]] = set()  # jobs that failed this round (not retried
         # until the next poke, so a broken segment does not spin the thread)
         self._thread: threading.Thread | None = None
+        # Set by stop(): the build in progress ends early instead of delaying shutdown by up to
+        # minutes (an HNSW graph over a large segment). Its segment is built again next open.
+        self._cancel = _core.CancelFlag()
 
     def start(self) -> None:
         if self._thread is not None or not self.background:
@@ -58,9 +66,10 @@ class IndexBuilder:
         atexit.register(self.stop)
 
     def stop(self) -> None:
-        """Stops after the build in progress; idempotent."""
+        """Stops, cancelling the build in progress; idempotent."""
         with self._cond:
             self._stop = True
+            self._cancel.set()
             self._cond.notify_all()
         thread, self._thread = self._thread, None
         if thread is not None:
@@ -104,9 +113,11 @@ class IndexBuilder:
                         if (cid, job) in self._failed:
                             continue
                     try:
-                        self.tasks.build(cid, job)
+                        self.tasks.build(cid, job, self._cancel)
                         done += 1
                         progressed = True
+                    except Cancelled:
+                        return done  # stop() was called
                     except Exception:
                         log.exception("index build %r of collection %d failed; retried on a "
                                       "later pass", job, cid)

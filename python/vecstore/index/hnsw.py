@@ -128,6 +128,7 @@ class HnswIndex:
         sq_type: str | None = None,
         refine: bool = False,
         refine_k: float = 1.0,
+        cancel: _core.CancelFlag | None = None,
     ) -> HnswIndex:
         """Builds the graph over ``base`` (and its quantised codes).
 
@@ -144,6 +145,8 @@ class HnswIndex:
                 ``"BF16"`` (case-insensitive; others, e.g. ``"SQ4U"``, raise InvalidArgument).
             refine: HNSW_SQ only: re-rank the best candidates with exact float32 distances.
             refine_k: with ``refine``, how many candidates to re-rank, as a multiple of k (>= 1).
+            cancel: a ``_core.CancelFlag``; setting it from another thread stops the build, which
+                then raises :class:`vecstore.errors.Cancelled`.
         """
         arr = _check_base(base)
         m = float_metric(metric, "HnswIndex")
@@ -153,7 +156,7 @@ class HnswIndex:
         t = check_count(threads, "threads", 0)
         name, rf, rk = _check_sq(sq_type, refine, refine_k)
         reject_nonfinite(arr, "float32", "base")
-        return cls(_core.HnswIndex.build(arr, m, mm, efc, sd, t, name, rf, rk), arr, m)
+        return cls(_core.HnswIndex.build(arr, m, mm, efc, sd, t, name, rf, rk, cancel), arr, m)
 
     @classmethod
     def from_bytes(cls, buffer: object, base: np.ndarray) -> HnswIndex:

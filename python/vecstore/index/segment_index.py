@@ -39,8 +39,11 @@ def _engine_nlist(spec: IndexSpec, rows: int) -> int:
     return max(1, min(int(spec.param("nlist")), rows // ROWS_PER_CENTROID))
 
 
-def build_image(spec: IndexSpec, base: np.ndarray, threads: int = 0) -> bytes:
-    """The index image of ``spec`` over ``base`` (the segment's vectors, read in place)."""
+def build_image(spec: IndexSpec, base: np.ndarray, threads: int = 0,
+                cancel: Any = None) -> bytes:
+    """The index image of ``spec`` over ``base`` (the segment's vectors, read in place).
+    ``cancel``: a ``_core.CancelFlag`` that stops an HNSW build (raising Cancelled) when set;
+    the other engines build in seconds and run to the end."""
     t = spec.index_type
     if t in ("HNSW", "HNSW_SQ"):
         from vecstore.index.hnsw import HnswIndex
@@ -51,7 +54,7 @@ def build_image(spec: IndexSpec, base: np.ndarray, threads: int = 0) -> bytes:
                      "refine_k": spec.param("refine_k")}
         return HnswIndex.build(base, spec.metric, M=int(spec.param("M")),
                                ef_construction=int(spec.param("efConstruction")),
-                               threads=threads, **extra).to_bytes()
+                               threads=threads, cancel=cancel, **extra).to_bytes()
     if t in ("IVF_FLAT", "IVF_SQ8", "IVF_PQ"):
         from vecstore.index.ivf import IvfIndex
 

@@ -445,5 +445,5 @@ class _IndexTasks:
     def index_jobs(self, collection_id: int) -> list[tuple[int, str]]:
         return self._dep.indexing.jobs(collection_id)
 
-    def build(self, collection_id: int, job: tuple[int, str]) -> None:
-        self._dep.indexing.build(collection_id, job)
+    def build(self, collection_id: int, job: tuple[int, str], cancel: Any = None) -> None:
+        self._dep.indexing.build(collection_id, job, cancel)

@@ -114,14 +114,16 @@ class Indexing:
                     out.append((sid, field))
         return out
 
-    def build(self, collection_id: int, job: tuple[int, str]) -> None:
+    def build(self, collection_id: int, job: tuple[int, str], cancel: Any = None) -> None:
+        """Builds one job's index (``cancel``: see IndexTasks.build), writes its file, commits
+        it and swaps it into the query node."""
         segment_id, field = job
         spec = self.spec(collection_id, field)
         sealed = dict(self._dep.query.segments(collection_id)).get(segment_id)
         if spec is None or sealed is None:
             return  # dropped or compacted meanwhile
         store, coord = self._dep.datadir.objects, self._dep.coordinator
-        image = build_image(spec, sealed.segment.vectors(field))
+        image = build_image(spec, sealed.segment.vectors(field), cancel=cancel)
         prefix = sealed.segment.prefix
         ref = write_index_file(store, prefix, segment_id, field, coord.next_index_build(),
                                image, spec.fingerprint)

@@ -310,10 +310,10 @@ def test_a_build_in_progress_blocks_no_insert_flush_or_search(tmp_path, monkeypa
     started, release = threading.Event(), threading.Event()
     real = indexing.build_image
 
-    def held_build(spec, base, threads=0):
+    def held_build(spec, base, threads=0, cancel=None):
         started.set()
         assert release.wait(60)
-        return real(spec, base, threads)
+        return real(spec, base, threads, cancel)
 
     monkeypatch.setattr(indexing, "build_image", held_build)
     c = MilvusClient(str(tmp_path / "db"))
@@ -430,4 +430,57 @@ def test_scalar_indexes_answer_filters_like_a_scan(tmp_path):
     assert set(seg._sorted) == {"tag", "s"}  # the sorted columns were built and consulted
     c.delete("indexed", filter="tag == 7")  # a delete after the mask was cached still hides
     assert c.query("indexed", filter="tag == 7", output_fields=["id"]) == []
+    c.close()
+
+
+def test_close_cancels_a_build_in_progress_and_reopen_builds_it(tmp_path, monkeypatch):
+    """close() does not wait for an HNSW build to finish (it could take minutes): the build is
+    cancelled, nothing is committed, and the next open builds the index."""
+    import threading
+    import time
+
+    from vecstore import _core
+    from vecstore.errors import Cancelled
+    from vecstore.index.hnsw import HnswIndex
+
+    flag = _core.CancelFlag()
+    flag.set()
+    with pytest.raises(Cancelled):
+        HnswIndex.build(clustered(3000, 1), "L2", M=8, ef_construction=64, cancel=flag)
+
+    monkeypatch.setenv("VECSTORE_BACKGROUND", "1")  # the builder thread, as in production
+    path = str(tmp_path / "db")
+    c = MilvusClient(path)
+    new_collection(c, "c", "HNSW", {"M": 16, "efConstruction": 400})
+    insert(c, "c", clustered(N, 4), 0)
+    started, raised = threading.Event(), []
+    real = HnswIndex.build.__func__
+
+    def held_build(cls, *a, cancel=None, **k):
+        # Holds the build until close() has set the builder's flag, then runs it with that
+        # flag: the engine must stop at once and the builder must exit without committing.
+        started.set()
+        while not cancel.is_set():
+            time.sleep(0.01)
+        try:
+            return real(cls, *a, cancel=cancel, **k)
+        except Cancelled as e:
+            raised.append(e)
+            raise
+
+    try:
+        HnswIndex.build = classmethod(held_build)
+        c.flush("c")
+        assert started.wait(30)
+        c.close()
+    finally:
+        HnswIndex.build = classmethod(real)
+    assert len(raised) == 1
+    monkeypatch.setenv("VECSTORE_BACKGROUND", "0")
+    c = MilvusClient(path)
+    cid = c._catalog.resolve("default", "c").id
+    cid_files = c._dep.coordinator.index_files(cid)
+    c._dep.builder.run_once()
+    assert [i is not None for i in index_of(c, "c")] == [True]
+    assert len(c._dep.coordinator.index_files(cid)) == len(cid_files) + 1
     c.close()
