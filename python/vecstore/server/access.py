@@ -134,10 +134,11 @@ class AccessInterceptor(grpc.ServerInterceptor):
         metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}
         user = "root"
         if self.store is not None:
+            start = time.perf_counter()
             try:
                 user = self.store.authenticate(metadata.get("authorization"))
             except AuthError as e:
-                self._record(method, "-", "UNAUTHENTICATED", 0.0)
+                self._record(method, "-", "UNAUTHENTICATED", time.perf_counter() - start)
                 return self._refuse(handler, grpc.StatusCode.UNAUTHENTICATED, e.message)
         if handler is None:
             return None  # unknown method: gRPC answers UNIMPLEMENTED

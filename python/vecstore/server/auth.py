@@ -209,12 +209,11 @@ class CredentialStore:
             user = self._verified.get(key)
             if user is not None:
                 return user
-            state = self._state
         user, password = parsed
         # Hash outside the lock: scrypt is slow on purpose. A concurrent change clears the
         # cache; the entry below is only stored if the state object is still the same.
         with self._mu:
-            entry = copy.deepcopy(state["users"].get(user))
+            entry = copy.deepcopy(self._state["users"].get(user))
         ok = entry is not None and hmac.compare_digest(
             _hash(password, bytes.fromhex(entry["salt"]), entry["n"], entry["r"], entry["p"]),
             bytes.fromhex(entry["hash"]))

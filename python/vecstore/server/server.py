@@ -30,7 +30,7 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
 
-from vecstore.errors import VecstoreError
+from vecstore.errors import InvalidArgument, VecstoreError
 from vecstore.server.limits import Limits
 
 log = logging.getLogger("vecstore.server")
@@ -102,7 +102,7 @@ class VecstoreServer:
                                "without authentication: add --auth (with a root password), or "
                                "--insecure-bind if the network is trusted")
         if bool(opts.tls_cert) != bool(opts.tls_key):
-            raise InsecureBind("TLS needs both --tls-cert and --tls-key")
+            raise InvalidArgument("TLS needs both --tls-cert and --tls-key")
 
     def start(self) -> int:
         """Opens the directory, binds and starts serving; returns the port (useful with 0)."""

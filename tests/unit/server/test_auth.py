@@ -180,15 +180,18 @@ def test_metrics_need_credentials(auth_server, root):
     url = f"http://127.0.0.1:{auth_server['metrics']}/metrics"
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url, timeout=10)
+    e.value.close()
     assert e.value.code == 401
     req = urllib.request.Request(url, headers={
         "Authorization": "Basic " + base64.b64encode(b"root:wrong-pw").decode()})
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=10)
+    e.value.close()
     assert e.value.code == 401
     req = urllib.request.Request(url, headers={
         "Authorization": "Basic " + base64.b64encode(f"root:{ROOT_PW}".encode()).decode()})
-    body = urllib.request.urlopen(req, timeout=10).read().decode()
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read().decode()
     assert 'vecstore_requests_total{method="Connect",status="UNAUTHENTICATED"}' in body
 
 
