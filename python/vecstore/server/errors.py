@@ -32,6 +32,8 @@ SERVICE_INTERNAL = 5  # merr.ErrServiceInternal
 _LEGACY = {
     100: common_pb2.CollectionNotExists,
     INDEX_NOT_FOUND: common_pb2.IndexNotExist,
+    1400: common_pb2.PermissionDenied,  # merr.ErrPrivilegeNotAuthenticated
+    1401: common_pb2.PermissionDenied,  # merr.ErrPrivilegeNotPermitted
 }
 
 SERVICE = milvus_pb2.DESCRIPTOR.services_by_name["MilvusService"]

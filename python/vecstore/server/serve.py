@@ -6,11 +6,20 @@ port accepts connections (``--port 0`` picks a free port and prints it). SIGTERM
 it cleanly: running calls finish, the deployment is closed and the directory released. Exits
 with status 2 and a message on stderr when the port is taken, the directory is owned by another
 process, or grpcio/pymilvus are missing (``pip install 'vecstore[server]'``).
+
+Security and operations (README "Server"): ``--auth`` (with ``--root-password-file FILE`` or
+``VECSTORE_ROOT_PASSWORD`` on the first start), ``--tls-cert``/``--tls-key``, ``--insecure-bind``
+(a non-loopback ``--host`` without ``--auth`` is refused otherwise), the limits
+``--max-message-mb``, ``--max-insert-rows``, ``--max-expr-kb``, ``--metrics-port`` (Prometheus
+text on loopback), ``--log-file`` (one JSON line per request; default ``DATA/server.log``) and
+``--log-level``.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 import threading
@@ -24,6 +33,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="address to listen on (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=19530, help="port (default 19530; 0 = any free)")
     p.add_argument("--workers", type=int, default=8, help="gRPC worker threads (default 8)")
+    p.add_argument("--auth", action="store_true",
+                   help="require a user and password on every call (Milvus's scheme)")
+    p.add_argument("--root-password-file", metavar="FILE",
+                   help="sets root's password on the first start (or VECSTORE_ROOT_PASSWORD); "
+                        "ignored once root has one")
+    p.add_argument("--insecure-bind", action="store_true",
+                   help="allow a non-loopback --host without --auth")
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): serve TLS")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--max-message-mb", type=int, default=512,
+                   help="largest gRPC message each way, MiB (default 512)")
+    p.add_argument("--max-insert-rows", type=int, default=1_000_000,
+                   help="most rows per insert/upsert call (default 1000000)")
+    p.add_argument("--max-expr-kb", type=int, default=1024,
+                   help="longest filter expression, KiB (default 1024)")
+    p.add_argument("--metrics-port", type=int, default=None,
+                   help="serve Prometheus metrics on this port (default: off; 0 = any free)")
+    p.add_argument("--metrics-host", default="127.0.0.1",
+                   help="address of the metrics endpoint (default 127.0.0.1)")
+    p.add_argument("--log-file", default=None,
+                   help="request log, one JSON line per call (default DATA/server.log; "
+                        "'-' = stderr, '' = none)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="level of the server's logs; request lines are INFO (default INFO)")
     p.set_defaults(fn=run)
 
 
@@ -35,7 +69,33 @@ def run(args: argparse.Namespace) -> int:
         print(f"vecstore serve: {e.name} is not installed: pip install 'vecstore[server]'",
               file=sys.stderr)
         return 2
-    from vecstore.server.server import VecstoreServer
+    from vecstore.server.limits import Limits
+    from vecstore.server.server import ServerOptions, VecstoreServer
+
+    root_password = os.environ.get("VECSTORE_ROOT_PASSWORD") or None
+    if args.root_password_file:
+        try:
+            with open(args.root_password_file, encoding="utf-8") as f:
+                root_password = f.read().strip()
+        except OSError as e:
+            print(f"vecstore serve: cannot read --root-password-file: {e}", file=sys.stderr)
+            return 2
+    for name in ("max_message_mb", "max_insert_rows", "max_expr_kb"):
+        if getattr(args, name) < 1:
+            print(f"vecstore serve: --{name.replace('_', '-')} must be at least 1",
+                  file=sys.stderr)
+            return 2
+    level = getattr(logging, args.log_level)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("vecstore").setLevel(level)
+    logging.getLogger("vecstore.server.requests").setLevel(level)
+    options = ServerOptions(
+        auth=args.auth, root_password=root_password, insecure_bind=args.insecure_bind,
+        tls_cert=args.tls_cert, tls_key=args.tls_key,
+        limits=Limits(max_message_bytes=min(args.max_message_mb, 2047) * 1024 * 1024,
+                      max_insert_rows=args.max_insert_rows,
+                      max_expr_bytes=args.max_expr_kb * 1024),
+        metrics_port=args.metrics_port, metrics_host=args.metrics_host, log_file=args.log_file)
 
     stop = threading.Event()
 
@@ -43,9 +103,12 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = VecstoreServer(args.data, args.host, args.port, args.workers)
+    server = VecstoreServer(args.data, args.host, args.port, args.workers, options)
     try:
         server.start()  # VecstoreError (port taken, directory owned): cli.main reports it
+        if server.metrics_port is not None:
+            print(f"vecstore metrics on http://{args.metrics_host}:{server.metrics_port}/metrics",
+                  file=sys.stderr, flush=True)
         print(f"vecstore serving {args.data} on {server.address}", flush=True)
         while not stop.wait(0.5):
             pass

@@ -6,9 +6,11 @@ the deployment, so every request reaches the same roles). The database of a requ
 ``db_name`` field, else the ``dbname`` metadata header pymilvus sends, else ``default``.
 
 The RPCs live in the mixins by area (:mod:`.servicer_collections`, :mod:`.servicer_data`,
-:mod:`.servicer_search`); each is wrapped by :func:`vecstore.server.errors.guard`, so no
-exception escapes. Every other MilvusService RPC answers gRPC ``UNIMPLEMENTED`` with a message
-naming it (pymilvus reports that at once, without retrying).
+:mod:`.servicer_search`, users and roles in :mod:`.rbac`); each is wrapped by
+:func:`vecstore.server.errors.guard`, so no exception escapes. Authentication, privileges and
+limits are checked before a call gets here (:mod:`.access`). Every other MilvusService RPC
+answers gRPC ``UNIMPLEMENTED`` with a message naming it (pymilvus reports that at once, without
+retrying).
 
 Thread safety: gRPC calls the servicer from its worker threads; the embedded client is safe to
 share between threads, and the view table is guarded by a lock.
@@ -24,15 +26,19 @@ from typing import Any
 import grpc
 from pymilvus.grpc_gen import milvus_pb2_grpc
 
+from vecstore.server.auth import CredentialStore
 from vecstore.server.errors import SERVICE, output_class
+from vecstore.server.rbac import RbacRpcs
 from vecstore.server.servicer_collections import CollectionRpcs
 from vecstore.server.servicer_data import DataRpcs
 from vecstore.server.servicer_search import IteratorTable, SearchRpcs
 
 
-class Servicer(CollectionRpcs, DataRpcs, SearchRpcs, milvus_pb2_grpc.MilvusServiceServicer):
-    def __init__(self, client: Any) -> None:
+class Servicer(CollectionRpcs, DataRpcs, SearchRpcs, RbacRpcs,
+               milvus_pb2_grpc.MilvusServiceServicer):
+    def __init__(self, client: Any, auth: CredentialStore | None = None) -> None:
         self._base = client
+        self._auth = auth if auth is not None else CredentialStore(client._dep.datadir.path)
         self._tso = client._dep.coordinator.tso
         self._views: dict[str, Any] = {client._db: client}
         self._mu = threading.Lock()

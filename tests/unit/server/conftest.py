@@ -16,13 +16,17 @@ pytest.importorskip("pymilvus")
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def spawn(data: Path, port: int = 0) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python") + os.pathsep +
-               os.environ.get("PYTHONPATH", ""))
+def spawn(data: Path, port: int = 0, args: tuple[str, ...] = (),
+          env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``vecstore serve`` on ``data`` with extra command-line ``args`` and environment ``env``
+    (the caller's ``VECSTORE_ROOT_PASSWORD`` is not inherited)."""
+    full = {k: v for k, v in os.environ.items() if k != "VECSTORE_ROOT_PASSWORD"}
+    full.update(env or {})
+    full["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
     return subprocess.Popen(
         [sys.executable, "-m", "vecstore", "serve", "--data", str(data), "--port", str(port),
-         "--workers", "4"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "--workers", "4", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
 
 
 def wait_ready(proc: subprocess.Popen, timeout: float = 60) -> int:
