@@ -226,6 +226,7 @@ class FaissIvf:
 
 def qps_single(engine: Any, queries: np.ndarray, value: int, flt: str = "",
                seconds: float = 1.5) -> float:
+    engine.run(queries[:1], value, flt)  # warm-up: an engine may reconfigure on a new value
     n, start = 0, time.perf_counter()
     while True:
         for i in range(len(queries)):

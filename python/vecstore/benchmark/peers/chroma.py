@@ -5,7 +5,9 @@ Ingestion: ``collection.add(ids=[str], embeddings=array)``; Chroma caps one call
 below that. Chroma indexes (HNSW) as it ingests, so its ingestion includes the index build;
 there is no separate flush. Durability is Chroma's default (SQLite log + HNSW files).
 Search: its HNSW (``space`` l2, ``max_neighbors`` = M, ``ef_construction``), ``ef_search`` set
-per ladder step with ``collection.modify(configuration=...)``. Build seconds are the whole
+per ladder step with ``collection.modify(configuration=...)``; Chroma 1.5 applies a new
+``ef_search`` only when the collection is opened again, so a change also clears Chroma's client
+cache and reopens it (untimed: the first call at a new ef is a warm-up). Build seconds are the whole
 ``add`` (the index is built during it). Ids come back as strings and are parsed.
 """
 
@@ -80,9 +82,18 @@ class Search:
     def run(self, queries: np.ndarray, value: int, flt: str = "") -> Any:
         ef = max(value, K)
         if ef != self.ef:
-            self.collection.modify(configuration={"hnsw": {"ef_search": ef}})
-            self.ef = ef
+            self._reopen(ef)
         return self.collection.query(query_embeddings=queries, n_results=K, include=[])
+
+    def _reopen(self, ef: int) -> None:
+        import chromadb
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        self.collection.modify(configuration={"hnsw": {"ef_search": ef}})
+        SharedSystemClient.clear_system_cache()
+        self.client = chromadb.PersistentClient(path=str(Path(self.dir) / "chroma"))
+        self.collection = self.client.get_collection("bench")
+        self.ef = ef
 
     def ids(self, queries: np.ndarray, value: int, flt: str = "") -> np.ndarray:
         out = np.full((len(queries), K), -1, np.int64)

@@ -3,8 +3,8 @@
 Ingestion: ``create_table`` with the schema (untimed), then ``table.add(pyarrow.Table)`` per
 batch; every ``add`` commits a new table version (Lance writes a data file and a manifest per
 call; whether it fsyncs is Lance's choice, not configurable here). There is no separate flush.
-Search: ``IVF_HNSW_SQ`` with one partition (so one HNSW graph over 8-bit scalar-quantised vectors,
-the closest of Lance's indexes to an HNSW), ``m`` and ``ef_construction`` as vecstore's;
+Search: ``IVF_HNSW_FLAT`` with one partition (so one HNSW graph over the float32 vectors, the
+closest of Lance's indexes to vecstore's HNSW), ``m`` and ``ef_construction`` as vecstore's;
 ``ef`` is the knob, ``nprobes`` is 1 (all partitions). Build seconds are ``create_index``.
 """
 
@@ -63,7 +63,7 @@ class Sink:
 
 
 class Search:
-    name = "LanceDB IVF_HNSW_SQ"
+    name = "LanceDB IVF_HNSW_FLAT"
     knob = "ef"
 
     def __init__(self, m: int, ef_construction: int) -> None:
@@ -76,7 +76,7 @@ class Search:
             stop = min(base.shape[0], start + BATCH)
             self.table.add(arrow_batch(np.arange(start, stop), base[start:stop]))
         start = time.perf_counter()
-        self.table.create_index(metric="l2", index_type="IVF_HNSW_SQ", num_partitions=1,
+        self.table.create_index(metric="l2", index_type="IVF_HNSW_FLAT", num_partitions=1,
                                 m=self.m, ef_construction=self.ef_construction)
         return time.perf_counter() - start
 
