@@ -5,7 +5,8 @@ Each module offers the same two things, used only if its packages import (``MODU
 - ``Sink(root, dim)``: a fresh collection/table under the directory ``root`` for the ingestion
   benchmark (:mod:`vecstore.benchmark.ingest`): ``prepare(ids, vectors)`` turns one batch into the
   form the system takes (not timed), ``insert(prepared)`` writes it, ``flush()`` makes everything
-  durable as far as the system's API offers, ``close()``. ``name`` and ``form`` describe it.
+  durable as far as the system's API offers, ``close()``. ``name``, ``form`` and
+  ``durability`` (what was seen under strace: when the system fsyncs) describe it.
 - ``Search(params)``: an engine for :func:`vecstore.benchmark.indexes.ladder_run` with ``name``,
   ``knob`` (the search parameter the ladder varies), ``build(base) -> seconds``,
   ``run(queries, value)``, ``ids(queries, value) -> (len(queries), K) int64`` and ``close()``.

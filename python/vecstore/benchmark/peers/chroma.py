@@ -3,7 +3,8 @@
 Ingestion: ``collection.add(ids=[str], embeddings=array)``; Chroma caps one call at
 ``client.get_max_batch_size()`` rows (5,461 here), so each 10,000-row batch is split into calls
 below that. Chroma indexes (HNSW) as it ingests, so its ingestion includes the index build;
-there is no separate flush. Durability is Chroma's default (SQLite log + HNSW files).
+there is no separate flush. Durability is Chroma's default (SQLite log + HNSW files); under
+strace (chromadb 1.5) ``add`` calls fsync.
 Search: its HNSW (``space`` l2, ``max_neighbors`` = M, ``ef_construction``), ``ef_search`` set
 per ladder step with ``collection.modify(configuration=...)``; Chroma 1.5 applies a new
 ``ef_search`` only when the collection is opened again, so a change also clears Chroma's client
@@ -37,6 +38,7 @@ def _collection(root: Path, m: int = 16, ef_construction: int = 200) -> tuple[An
 class Sink:
     name = "Chroma"
     form = "ids + embeddings"
+    durability = "fsyncs during each add (strace)"
 
     def __init__(self, root: Path, dim: int) -> None:
         self.client, self.collection = _collection(root)
