@@ -108,9 +108,17 @@ def machine() -> dict[str, Any]:
 
 def load_data(args: argparse.Namespace, n: int, nq: int) -> tuple[Any, Any]:
     if args.data == "minilm":
-        from vecstore.benchmark.embeddings import minilm_corpus
+        from vecstore.benchmark import embeddings
 
-        return minilm_corpus(n, nq)
+        # The corpus (the interpreter's stdlib docstrings, offline) has ~20k sentences.
+        have = len(embeddings.stdlib_sentences(embeddings.DEFAULT_CACHE))
+        if n + nq > have:
+            print(f"  the MiniLM corpus has {have:,} sentences: using n={have - nq:,}, "
+                  f"not {n:,}", flush=True)
+            n = have - nq
+        print("  (MiniLM vectors are computed once, minutes on 2 cores, then cached)",
+              flush=True)
+        return embeddings.minilm_corpus(n, nq)
     return indexes.clustered(n, nq, args.dim)
 
 
@@ -146,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
                             + indexes.table_hnsw(result["hnsw"]))
             print(sections[-1], flush=True)
         if "peers" in only:
-            pn = sizes["peer_n"]
+            pn = min(sizes["peer_n"], int(base.shape[0]))
             print(f"## HNSW vs databases, first {pn:,} rows", flush=True)
             ptruth = truth if pn == base.shape[0] else \
                 vecstore.knn(queries, base[:pn], indexes.K, "L2")[0]
