@@ -148,8 +148,10 @@ def one_system(key: str, make: Any, parent: Path, ids: np.ndarray, vectors: np.n
 
 
 def run(n: int, dim: int, budget_s: float, directory: str | None = None,
-        log: Any = print) -> dict[str, Any]:
-    """The whole ingestion comparison; returns the JSON-able result (see ``table``)."""
+        log: Any = print, repeat: int = 1) -> dict[str, Any]:
+    """The whole ingestion comparison; returns the JSON-able result (see ``table``). With
+    ``repeat`` > 1 the systems run in interleaved rounds (so that load from elsewhere hits all
+    of them) and each keeps its best round; ``rounds`` lists every round's rows/s."""
     from vecstore.benchmark.indexes import clustered
 
     vectors = clustered(n, 0, dim)[0]
@@ -169,17 +171,27 @@ def run(n: int, dim: int, budget_s: float, directory: str | None = None,
                         budget_s if name in SLOW else 0.0))
     result: dict[str, Any] = {"n": n, "dim": dim, "batch": BATCH, "budget_s": budget_s,
                               "bytes_per_row": bytes_per_row(dim), "dir": str(parent),
-                              "skipped": skipped, "systems": []}
-    try:
-        disks = [disk_rows_per_s(parent, n, dim)]
-        log(f"  disk write+fdatasync: {disks[0]['mb_per_s']:.0f} MB/s", flush=True)
-        for key, make, budget in systems:
-            row = one_system(key, make, parent, ids, vectors, budget)
-            result["systems"].append(row)
-            log(f"  {row['system']}: {row['rows']:,} rows, {row['rows_per_s']:,.0f} rows/s",
-                flush=True)
+                              "repeat": repeat, "skipped": skipped, "systems": []}
+    best: dict[str, dict[str, Any]] = {}
+    disks: list[dict[str, Any]] = []
+
+    def disk() -> None:
         disks.append(disk_rows_per_s(parent, n, dim))
-        log(f"  disk write+fdatasync: {disks[1]['mb_per_s']:.0f} MB/s", flush=True)
+        log(f"  disk write+fdatasync: {disks[-1]['mb_per_s']:.0f} MB/s", flush=True)
+
+    try:
+        for _ in range(max(1, repeat)):
+            disk()
+            for key, make, budget in systems:
+                row = one_system(key, make, parent, ids, vectors, budget)
+                rounds = best.get(key, {}).get("rounds", []) + [row["rows_per_s"]]
+                if key not in best or row["rows_per_s"] > best[key]["rows_per_s"]:
+                    best[key] = row
+                best[key]["rounds"] = rounds
+                log(f"  {row['system']}: {row['rows']:,} rows, {row['rows_per_s']:,.0f} "
+                    "rows/s", flush=True)
+        disk()
+        result["systems"] = [best[key] for key, _, _ in systems]
     finally:
         shutil.rmtree(parent, ignore_errors=True)
     result["disk_runs"] = disks
@@ -211,7 +223,8 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"Ingestion: {n:,} x {dim} float32 rows + int64 id (generated, clustered), "
         f"{result['batch']:,}-row batches then flush; rows/s = rows / (insert + flush seconds). "
-        f"Slow peers stop after {result['budget_s']:.0f} s of inserting.",
+        f"Slow peers stop after {result['budget_s']:.0f} s of inserting."
+        + (f" Best of {result['repeat']} interleaved rounds." if result["repeat"] > 1 else ""),
         "",
         "| system | input form | durability | rows inserted | insert s | flush s | rows/s "
         "| vecstore (columns) / this |",
