@@ -28,9 +28,10 @@ def recall_qps(rows: list[dict[str, Any]], path: str, title: str) -> None:
     ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    # Below the axes: inside, it hid the curves' low-recall ends.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
