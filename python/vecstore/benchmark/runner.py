@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import vecstore
-from vecstore.benchmark import indexes, ingest, peer_search
+from vecstore.benchmark import indexes, ingest, peer_search, report
 
 PARTS = ("ingest", "hnsw", "peers", "ivf", "filter")
 FULL = {"n": 100_000, "nq": 1_000, "peer_n": 100_000, "ingest_n": 1_000_000, "budget": 60.0,
@@ -178,8 +178,6 @@ def run(args: argparse.Namespace) -> int:
             sections.append(f"## Filtered HNSW through vecstore, {data}\n\n"
                             + indexes.table_filter(result["filter"]))
             print(sections[-1], flush=True)
-    from vecstore.benchmark import report
-
     summary = report.summary(result)
     print("\n" + summary, flush=True)
     if out is not None:
