@@ -12,7 +12,7 @@ from vecstore.benchmark import indexes, plots
 
 
 def _ingest_rows(r: dict[str, Any]) -> list[list[str]]:
-    data = f"generated {r['n']:,} x {r['dim']} + int64 id, 10k-row batches"
+    data = f"generated {r['n']:,} x {r['dim']} + int64 id, {r['batch']:,}-row batches"
     if r.get("repeat", 1) > 1:
         data += f", best of {r['repeat']} rounds"
     us = next(s for s in r["systems"] if s["key"] == "vecstore")["rows_per_s"]
