@@ -114,12 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
     i = sub.add_parser("info", help="version, SIMD level and CPU features")
     i.set_defaults(fn=cmd_info)
-    b = sub.add_parser("bench", help="indexes through MilvusClient vs hnswlib/usearch/faiss "
-                                     "(recall@10, QPS, build time)")
-    from vecstore.benchmark import indexes
+    b = sub.add_parser("bench", help="vecstore vs Milvus Lite, LanceDB, Chroma, hnswlib, usearch, "
+                                     "faiss: ingestion rows/s, recall@10 and QPS (--quick: "
+                                     "a few minutes)")
+    from vecstore.benchmark import runner
 
-    indexes.add_arguments(b)
-    b.set_defaults(fn=indexes.run)
+    runner.add_arguments(b)
+    b.set_defaults(fn=runner.run)
     from vecstore.bulk import cli as bulk_cli
 
     bulk_cli.register(sub)  # import, export

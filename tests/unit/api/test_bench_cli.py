@@ -16,7 +16,8 @@ def test_bench_command_prints_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(indexes, "installed", lambda module: False)
     out_json = tmp_path / "r.json"
     rc = cli.main(["bench", "--n", "3000", "--nq", "50", "--only", "hnsw,ivf,filter",
-                   "--nlist", "16", "--m", "8", "--json", str(out_json)])
+                   "--nlist", "16", "--m", "8", "--json", str(out_json),
+                   "--out", str(tmp_path / "out")])
     assert rc == 0
     text = capsys.readouterr().out
     assert "| vecstore HNSW (MilvusClient) |" in text and "| allowed |" in text
