@@ -82,7 +82,7 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _set_packed_floats(target: Any, arr: np.ndarray) -> None:
+def set_packed_floats(target: Any, arr: np.ndarray) -> None:
     """``target.data`` (a ``repeated float``, field 1) = ``arr`` (any shape), in one copy.
 
     A packed repeated float is ``tag (field 1, wire type 2) + varint length + little-endian
@@ -262,7 +262,7 @@ def _vectors(fd: Any, field: dict, values: Any) -> None:
     if dtype == DataType.FLOAT_VECTOR:
         arr = _dense(name, values, np.float32, dim)
         if len(arr):
-            _set_packed_floats(fd.vectors.float_vector, arr)
+            set_packed_floats(fd.vectors.float_vector, arr)
         else:
             fd.vectors.float_vector.SetInParent()
         return
