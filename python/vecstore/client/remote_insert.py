@@ -329,8 +329,10 @@ def _scalars(fd: Any, field: dict, values: Any) -> None:
         arr = np.asarray(values)
         if arr.dtype == object or (np_type is not np.bool_ and arr.dtype == np.bool_):
             raise TypeError(f"got {type(values[0]).__name__} values" if len(arr) else "")
-        if np_type is np.int64 and arr.dtype.kind == "f":
-            raise TypeError("got floating-point values")
+        # Whole floats are accepted: pandas stores an integer column with nulls as float64.
+        if np_type is np.int64 and arr.dtype.kind == "f" and \
+                not np.array_equal(arr, np.trunc(arr)):
+            raise TypeError("got fractional values")
         target.extend(arr.astype(np_type, copy=False).tolist())
     except (TypeError, ValueError) as e:
         raise _error(name, f"expected {DataType(dtype).name} values ({e})") from None
