@@ -147,6 +147,11 @@ def columns_of(data: Any) -> dict[str, Any]:
 
         # pandas semantics, as the embedded client applies them: NaN/None are nulls.
         return _arrow_columns(pa.Table.from_pandas(data, preserve_index=False))
+    if not isinstance(data, Mapping):
+        raise DataNotMatchException(
+            message=f"insert data must be a list of row dicts, a dict (one row, or name -> "
+                    f"column), a pyarrow Table/RecordBatch or a pandas DataFrame, got "
+                    f"{type(data).__name__}")
     return dict(data)
 
 

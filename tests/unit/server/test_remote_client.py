@@ -192,4 +192,6 @@ def test_errors_are_milvus_exceptions(fast):
         fast.insert("bad", dict(ok, flag=[True, None, False]))
     with pytest.raises(MilvusException):
         fast.insert("no_such_collection", ok)
+    with pytest.raises(MilvusException, match="got str"):
+        fast.insert("bad", "not data")
     assert fast.query("bad", "id >= 0", output_fields=["count(*)"])[0]["count(*)"] == 0
