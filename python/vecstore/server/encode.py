@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
+from vecstore.client.remote_insert import set_packed_floats
 from vecstore.errors import InvalidArgument, NotSupported
 from vecstore.schema import DataType
 
@@ -204,8 +205,35 @@ def _array_cell(cell: schema_pb2.ScalarField) -> list:
     return [] if kind is None else list(getattr(cell, kind).data)
 
 
+_NUMPY = {"bool_data": np.bool_, "int_data": np.int32, "long_data": np.int64,
+          "float_data": np.float32, "double_data": np.float64}
+
+
+def _numeric_column(values: Any, np_type: Any, valid: list[bool]) -> Any:
+    """A numeric column as numpy (no nulls) or as a pyarrow array with nulls: no per-row Python.
+    ``values`` holds either one slot per row or only the valid rows."""
+    import pyarrow as pa
+
+    arr = np.array(values, dtype=np_type)
+    if not valid:
+        return arr
+    ok = np.array(valid, dtype=bool)
+    if ok.all() and len(arr) == len(ok):
+        return arr
+    if len(arr) != len(ok):
+        if len(arr) != int(ok.sum()):
+            raise InvalidArgument(f"a nullable column carries {len(arr)} values for "
+                                  f"{int(ok.sum())} valid rows of {len(ok)}")
+        full = np.zeros(len(ok), dtype=np_type)
+        full[ok] = arr
+        arr = full
+    return pa.array(arr, mask=~ok)
+
+
 def field_column(fd: schema_pb2.FieldData) -> Any:
-    """One inbound ``FieldData`` as the values ``MilvusClient.insert`` takes for its column."""
+    """One inbound ``FieldData`` as the values ``MilvusClient.insert`` takes for its column:
+    numpy arrays for vectors and numeric scalars (pyarrow arrays when they hold nulls), lists
+    for the rest."""
     try:
         dtype = DataType(fd.type)
     except ValueError:
@@ -227,7 +255,10 @@ def field_column(fd: schema_pb2.FieldData) -> Any:
     elif dtype == DataType.ARRAY:
         values = [_array_cell(c) for c in scalars.array_data.data] if kind else []
     elif dtype in _SCALAR_ATTR:
-        values = list(getattr(scalars, _SCALAR_ATTR[dtype]).data)
+        attr = _SCALAR_ATTR[dtype]
+        if attr in _NUMPY:
+            return _numeric_column(getattr(scalars, attr).data, _NUMPY[attr], valid)
+        values = list(getattr(scalars, attr).data)
     else:
         raise NotSupported(f"field {fd.field_name!r}: data type {dtype.name} is not supported "
                            "by vecstore's server yet")
@@ -271,8 +302,7 @@ def encode_column(name: str, field: Any, values: list) -> schema_pb2.FieldData:
         fd.vectors.dim = dim
         rows = [v for v in values if v is not None]
         if rows:
-            fd.vectors.float_vector.data.extend(
-                np.asarray(rows, dtype=np.float32).reshape(-1).tolist())
+            set_packed_floats(fd.vectors.float_vector, np.asarray(rows, dtype=np.float32))
         else:
             fd.vectors.float_vector.SetInParent()
         return fd
@@ -348,10 +378,12 @@ def row_fields(rows: list[dict[str, Any]], schema: Any, requested: list[str]) ->
 
 def ids_message(pks: list, int_keys: bool) -> schema_pb2.IDs:
     ids = schema_pb2.IDs()
+    if isinstance(pks, np.ndarray):
+        pks = pks.tolist()
     if int_keys:
-        ids.int_id.data.extend(int(p) for p in pks)
+        ids.int_id.data.extend(pks if all(type(p) is int for p in pks) else map(int, pks))
     else:
-        ids.str_id.data.extend(str(p) for p in pks)
+        ids.str_id.data.extend(pks if all(type(p) is str for p in pks) else map(str, pks))
     return ids
 
 
