@@ -117,6 +117,20 @@ class NumpySource:
                         {f: np.array(a[start:stop]) for f, a in self._arrays.items()})
 
 
+def _row_chunks(rows: Iterator[Any], batch_size: int) -> Iterator[Chunk]:
+    """Row dicts (or BadLine markers) grouped into chunks of at most ``batch_size``."""
+    chunk: list[Any] = []
+    start = 0
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == batch_size:
+            yield Chunk(start, len(chunk), chunk)
+            start += len(chunk)
+            chunk = []
+    if chunk:
+        yield Chunk(start, len(chunk), chunk)
+
+
 class JsonlSource:
     def __init__(self, path: str) -> None:
         self.name = path
@@ -127,22 +141,17 @@ class JsonlSource:
             return sum(1 for line in f if line.strip())
 
     def chunks(self, batch_size: int) -> Iterator[Chunk]:
-        rows: list[Any] = []
-        start = 0
-        with open(self.name, encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    rows.append(BadLine(f"not valid JSON ({e})"))
-                if len(rows) == batch_size:
-                    yield Chunk(start, len(rows), rows)
-                    start += len(rows)
-                    rows = []
-        if rows:
-            yield Chunk(start, len(rows), rows)
+        def rows() -> Iterator[Any]:
+            with open(self.name, encoding="utf-8") as f:
+                for line in f:
+                    if not line.strip():
+                        continue
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as e:
+                        yield BadLine(f"not valid JSON ({e})")
+
+        return _row_chunks(rows(), batch_size)
 
 
 class JsonSource:
@@ -155,17 +164,11 @@ class JsonSource:
             return sum(1 for _ in json_rows(f, self.name))
 
     def chunks(self, batch_size: int) -> Iterator[Chunk]:
-        rows: list[Any] = []
-        start = 0
-        with open(self.name, encoding="utf-8") as f:
-            for row in json_rows(f, self.name):
-                rows.append(row)
-                if len(rows) == batch_size:
-                    yield Chunk(start, len(rows), rows)
-                    start += len(rows)
-                    rows = []
-        if rows:
-            yield Chunk(start, len(rows), rows)
+        def rows() -> Iterator[Any]:
+            with open(self.name, encoding="utf-8") as f:
+                yield from json_rows(f, self.name)
+
+        return _row_chunks(rows(), batch_size)
 
 
 class _Window:

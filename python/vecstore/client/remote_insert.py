@@ -37,7 +37,8 @@ from pymilvus.grpc_gen import milvus_pb2, schema_pb2
 
 META = "$meta"
 
-_SCALAR_ATTR = {
+# The ScalarField member holding each scalar type's values (the server's encoder uses it too).
+SCALAR_ATTR = {
     DataType.BOOL: "bool_data",
     DataType.INT8: "int_data",
     DataType.INT16: "int_data",
@@ -315,7 +316,7 @@ def _scalars(fd: Any, field: dict, values: Any) -> None:
         return
     if dtype == DataType.ARRAY:
         elem = field.get("element_type")
-        attr = _SCALAR_ATTR.get(elem)
+        attr = SCALAR_ATTR.get(elem)
         if attr is None:
             raise _error(name, f"arrays of {elem!r} are not supported by vecstore's remote client")
         arrays = fd.scalars.array_data
@@ -324,7 +325,7 @@ def _scalars(fd: Any, field: dict, values: Any) -> None:
             getattr(arrays.data.add(), attr).data.extend(
                 cell.tolist() if isinstance(cell, np.ndarray) else cell)
         return
-    attr = _SCALAR_ATTR.get(dtype)
+    attr = SCALAR_ATTR.get(dtype)
     if attr is None:
         raise _error(name, f"{DataType(dtype).name} columns are not supported by vecstore's "
                            "remote client")

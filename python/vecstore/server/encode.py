@@ -22,23 +22,15 @@ from typing import Any
 import numpy as np
 from pymilvus.grpc_gen import common_pb2, schema_pb2
 
-from vecstore.client.remote_insert import set_packed_floats
+from vecstore.client.remote_insert import SCALAR_ATTR, set_packed_floats
 from vecstore.errors import InvalidArgument, NotSupported
 from vecstore.schema import DataType
 
 META = "$meta"
 
-_SCALAR_ATTR = {
-    DataType.BOOL: "bool_data",
-    DataType.INT8: "int_data",
-    DataType.INT16: "int_data",
-    DataType.INT32: "int_data",
-    DataType.INT64: "long_data",
-    DataType.FLOAT: "float_data",
-    DataType.DOUBLE: "double_data",
-    DataType.VARCHAR: "string_data",
-    DataType.STRING: "string_data",
-}
+# The ScalarField member holding each type's values: the client's table (pymilvus's DataType
+# members compare and hash as the same ints as vecstore's), plus STRING.
+_SCALAR_ATTR = {**SCALAR_ATTR, DataType.STRING: "string_data"}
 # A null scalar still takes a slot in the column: the value Milvus puts there.
 _PLACEHOLDER = {"bool_data": False, "int_data": 0, "long_data": 0, "float_data": 0.0,
                 "double_data": 0.0, "string_data": ""}
