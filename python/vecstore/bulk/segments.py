@@ -12,10 +12,13 @@ Nothing written here is visible: the caller commits the returned refs (``commit_
 calls :meth:`abort`, which removes the segments' files. Files left by a crash in between name no
 committed segment, so the garbage collection of the next open removes them (data_node.gc).
 
-Memory: vector rows are copied into one buffer per field sized for a segment (pages are touched
-only as rows arrive) and reused for the next segment; keys and scalars are kept as the batches'
-own arrays until the segment is written. So a segment's rows are held once, plus one vector
-field's file image while SegmentWriter writes it.
+Memory: vector rows are never held here. Each batch's rows are written straight into the vector
+files of the segment being filled (:class:`~vecstore.storage.segment.vector_file.VectorFileBuilder`:
+one object-store writer per field, the NPY header patched in when the segment is cut), so a
+segment costs the batch being added, plus its keys (a copy, 8 bytes a row for int64) and scalar
+columns (the batches' slices) until it is written. The vector files are published when the
+segment is cut, before its scalars, stats and manifest; until the import commits, no segment
+refers to them.
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from vecstore.coordinator.coordinator import SegmentRef
 from vecstore.data_node.compaction import segment_bytes
 from vecstore.data_node.gc import remove_prefix
 from vecstore.storage.segment import SegmentWriter
+from vecstore.storage.segment.vector_file import VectorFileBuilder
 from vecstore.streaming_node.flush import stored_name
 from vecstore.streaming_node.growing import VectorSpec
 
 log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": np.float32, "float16": np.float16, "int8": np.int8, "binary": np.uint8,
-           "bfloat16": np.uint16}  # bfloat16 rows are kept as their raw bits
+           "bfloat16": np.uint16}  # bfloat16 rows are stored as their raw bits
 
 
 class SegmentCutter:
@@ -51,27 +55,34 @@ class SegmentCutter:
         self._cap = max(1, min(seal_rows, seal_bytes // max(1, row_bytes)))
         self._seal_bytes = seal_bytes
         self._row_bytes = row_bytes
-        self._buf = {name: np.empty((self._cap, s.columns), _DTYPES[s.kind])
-                     for name, s in vectors.items()}
+        self._builders: dict[str, VectorFileBuilder] = {}
+        self._seg: SegmentRef | None = None  # the segment being filled
         self._rows = 0
         self._scalar_bytes = 0
         self._pks: list[np.ndarray] = []
         self._scalars: list[pa.RecordBatch] = []
         self.written: list[SegmentRef] = []
 
+    def held_bytes(self) -> int:
+        """Bytes of rows held in memory for the segment being filled (keys and scalars; vector
+        rows are in the object store already)."""
+        return sum(p.nbytes for p in self._pks) + sum(b.nbytes for b in self._scalars)
+
     def add(self, pks: np.ndarray, vectors: dict[str, np.ndarray], scalars: pa.RecordBatch
             ) -> None:
         n, at = len(pks), 0
         per_row = scalars.nbytes / n if n else 0.0
         while at < n:
+            if self._seg is None:
+                self._start()
             room = self._cap - self._rows
             left_bytes = self._seal_bytes - self._rows * self._row_bytes - self._scalar_bytes
             by_bytes = int(left_bytes // (self._row_bytes + per_row + pks.itemsize))
             take = max(1, min(n - at, room, by_bytes))  # at least one row per segment
             for name, arr in vectors.items():
-                raw = arr.view(np.uint16) if self._specs[name].kind == "bfloat16" else arr
-                self._buf[name][self._rows:self._rows + take] = raw[at:at + take]
-            self._pks.append(pks[at:at + take])
+                self._builders[name].append(arr[at:at + take])
+            # A copy: a view would keep the whole batch's key buffer (Arrow's) alive.
+            self._pks.append(np.array(pks[at:at + take]))
             part = scalars.slice(at, take)
             self._scalars.append(part)
             self._scalar_bytes += int(per_row * take)
@@ -85,12 +96,13 @@ class SegmentCutter:
         """Writes the rows still buffered; returns every segment written (uncommitted)."""
         if self._rows:
             self._write()
-        self._buf = {}
         return list(self.written)
 
     def abort(self) -> None:
         """Removes every segment written (best effort: what is left is garbage at next open)."""
-        self._buf = {}
+        for b in self._builders.values():
+            b.abort()
+        self._builders, self._seg = {}, None
         for ref in self.written:
             try:
                 remove_prefix(self._store, ref.prefix)
@@ -99,19 +111,29 @@ class SegmentCutter:
                             exc_info=True)
         self.written = []
 
-    def _write(self) -> None:
+    def _start(self) -> None:
         seg_id = self._next_id()
         prefix = f"{self._collection}/{seg_id}"
+        # Registered before anything is written: abort() removes a half-written prefix too.
+        self._seg = SegmentRef(seg_id, prefix, 0)
+        self.written.append(self._seg)
+        for name, spec in self._specs.items():
+            self._builders[name] = VectorFileBuilder(self._store, prefix, name, spec.kind,
+                                                     spec.columns)
+
+    def _write(self) -> None:
+        seg = self._seg
+        assert seg is not None
         n = self._rows
         pks = np.concatenate(self._pks) if len(self._pks) > 1 else self._pks[0]
         table = pa.Table.from_batches(self._scalars)
         table = table.rename_columns([stored_name(c) for c in table.column_names])
-        vectors = {name: (self._buf[name][:n], spec.kind) for name, spec in self._specs.items()}
-        # Registered before writing: abort() removes a half-written prefix too.
-        ref = SegmentRef(seg_id, prefix, n)
-        self.written.append(ref)
-        manifest = SegmentWriter(self._store, prefix).write(
+        vectors = {name: b.finish() for name, b in self._builders.items()}
+        self._builders = {}
+        manifest = SegmentWriter(self._store, seg.prefix).write(
             pks, np.full(n, self._ts, np.uint64), vectors, table, schema_version=1)
-        self.written[-1] = SegmentRef(seg_id, prefix, manifest.rows, segment_bytes(manifest))
+        self.written[-1] = SegmentRef(seg.id, seg.prefix, manifest.rows,
+                                      segment_bytes(manifest))
+        self._seg = None
         self._rows, self._scalar_bytes = 0, 0
         self._pks, self._scalars = [], []

@@ -13,8 +13,11 @@ anything is written. Each source then
 
 Memory: a chunk holds at most ``batch_size`` rows, whatever the file's size.
 
-- Parquet: ``ParquetFile.iter_batches``; the reader decodes a column chunk of one row group at a
-  time, so a file written with huge row groups costs a row group's column, not the file;
+- Parquet: ``ParquetFile.iter_batches`` over a reader opened with ``pre_buffer=False`` and a
+  ``buffer_size`` (1 MiB): column chunks are read through a small buffer, page by page, as rows
+  are decoded. (With pyarrow's default, ``pre_buffer=True``, the reader caches the raw column
+  chunks of the row groups it reads ahead: measured at 140 MiB of Arrow memory for a 4 MiB
+  batch, versus 16 MiB this way.);
 - NumPy: ``np.load(mmap_mode="r")`` and slices copied out one chunk at a time (arrays of Python
   objects cannot be mapped and are refused: save strings as ``dtype=str``);
 - JSONL: one line at a time;
@@ -39,6 +42,7 @@ from vecstore.errors import InvalidArgument, NotFoundError
 
 FORMATS = (".parquet", ".npy", ".json", ".jsonl")
 _WINDOW = 1 << 20  # characters the JSON parser reads at a time
+_PARQUET_BUFFER = 1 << 20  # bytes of a column chunk the Parquet reader reads at a time
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class ParquetSource:
 
         self.name = path
         try:
-            self._file = pq.ParquetFile(path)
+            self._file = pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER)
         except Exception as e:  # pyarrow raises several types for a file that is not Parquet
             raise InvalidArgument(f"{path} is not a readable Parquet file ({e}); give a file "
                                   "written by pyarrow.parquet or Milvus's BulkWriter") from None

@@ -3,6 +3,7 @@ nothing; skip mode; auto_id, dynamic fields, defaults, nullable, partitions; seg
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -230,3 +231,73 @@ def test_bad_arguments_raise_before_anything_starts(client, tmp_path, rng):
     with pytest.raises(InvalidArgument, match="no column for field 'id'"):
         client.bulk_import("imp", [tmp_path / "vector.npy"])
     assert client.list_import_jobs() == []
+
+
+def _arrays(obj, seen=None):
+    """Every numpy array reachable from ``obj``'s attributes, lists and dicts."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, dict):
+        items = list(obj.values())
+    elif isinstance(obj, (list, tuple)):
+        items = list(obj)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("vecstore.bulk"):
+        items = list(vars(obj).values())
+    else:
+        return []
+    return [a for item in items for a in _arrays(item, seen)]
+
+
+def test_the_cutter_holds_no_vector_rows_between_batches(tmp_path, monkeypatch, rng):
+    """Vector rows go to the segment's vector files as each batch is added: the cutter keeps
+    only keys and scalars, and the files grow batch by batch (never a segment image)."""
+    from vecstore.storage.segment.vector_file import VectorFileBuilder
+
+    monkeypatch.setenv("VECSTORE_SEGMENT_MAX_ROWS", "40")
+    appended, held = [], []
+    real_add, real_append = SegmentCutter.add, VectorFileBuilder.append
+
+    def add(self, pks, vectors, scalars):
+        real_add(self, pks, vectors, scalars)
+        assert [a.shape for a in _arrays(self) if a.ndim != 1] == []  # no vector rows kept
+        assert sum(a.nbytes for a in _arrays(self)) <= 8 * self._rows  # keys only
+        held.append((self._rows, self.held_bytes()))
+
+    def append(self, rows):
+        appended.append(len(rows))
+        real_append(self, rows)
+
+    monkeypatch.setattr(SegmentCutter, "add", add)
+    monkeypatch.setattr(VectorFileBuilder, "append", append)
+    with MilvusClient(str(tmp_path / "db")) as c:
+        make_collection(c, "imp")
+        rows = make_rows(rng, 100)
+        state = import_and_wait(c, "imp", [write_rows(tmp_path, rows, "parquet")], batch_size=16)
+        assert state["state"] == "Completed", state["reason"]
+        meta = c._proxy.collection(c._db, "imp")[0]
+        assert [s.rows for s in c._dep.coordinator.segments(meta.id)] == [40, 40, 20]
+        assert len(everything(c, "imp")) == 100
+    assert max(appended) <= 16 and sum(appended) == 100  # at most one batch per append
+    assert all(rows <= 40 for rows, _ in held)
+
+
+def test_abort_while_a_segment_is_being_filled_leaves_no_file(tmp_path, rng):
+    import pyarrow as pa
+
+    with MilvusClient(str(tmp_path / "db")) as c:
+        make_collection(c, "imp")
+        meta, _, layout = c._proxy.collection(c._db, "imp")
+        dep = c._dep
+        cutter = SegmentCutter(dep.datadir.objects, meta.id, layout.vectors, 4, 1 << 20,
+                               dep.coordinator.next_segment_id, dep.coordinator.tso.now())
+        cutter.add(np.arange(6), {"vector": np.ones((6, DIM), np.float32)},
+                   pa.record_batch({"$partition": ["_default"] * 6}))
+        assert len(cutter.written) == 2 and stored_files(c, "imp")  # one cut, one filling
+        cutter.abort()
+        assert stored_files(c, "imp") == []
+        root = dep.datadir.objects.root
+        assert [f for _, _, fs in os.walk(root) for f in fs if f.startswith(".tmp-")] == []

@@ -481,6 +481,12 @@ def test_failed_put_removes_written_files(store):
                 raise StorageError(f"disk full writing {key}")
             self.inner.put(key, data)
 
+        def put_parts(self, key, parts):  # vector files
+            self.puts += 1
+            if self.puts == self.fail_at:
+                raise StorageError(f"disk full writing {key}")
+            self.inner.put_parts(key, parts)
+
         def __getattr__(self, name):
             return getattr(self.inner, name)
 

@@ -420,3 +420,132 @@ def test_leftover_temp_files_are_ignored_and_cleaned(store, root):
     assert all_files(root) == ["seg/obj"]
     with pytest.raises(InvalidArgument):
         store.remove_temp_files(stale_after_s=-1)
+
+
+# -- put_parts and object writers -----------------------------------------------------------
+
+
+def test_put_parts_stores_the_concatenation_without_joining(store):
+    from vecstore import _core
+
+    rng = np.random.default_rng(SEED)
+    rows = rng.standard_normal((300, 16)).astype(np.float32)
+    parts = [b"header--", rows, memoryview(b"xxtailxx")[2:6], bytearray(b""), rows[::1]]
+    store.put_parts("seg/v.npy", parts)
+    joined = b"".join(bytes(memoryview(p).cast("B")) for p in parts)
+    assert store.get("seg/v.npy") == joined
+    crc = 0
+    for p in parts:
+        crc = _core.crc32c(p, crc)
+    assert crc == _core.crc32c(joined)  # an incremental CRC over the parts is the put's CRC
+    store.put("seg/one", joined)
+    assert store.get("seg/one") == store.get("seg/v.npy")
+    store.put_parts("seg/empty", iter(()))
+    assert store.get("seg/empty") == b""
+
+
+def test_put_parts_consumes_a_generator_lazily(store):
+    seen = []
+
+    def gen():
+        for i in range(5):
+            seen.append(i)
+            yield bytes([i]) * 1000
+
+    store.put_parts("g", gen())
+    assert seen == list(range(5))
+    assert store.get("g") == b"".join(bytes([i]) * 1000 for i in range(5))
+
+
+@pytest.mark.parametrize("failure", ["generator", "not-bytes", "write", "fsync"])
+def test_put_parts_failure_midway_leaves_no_object(store, monkeypatch, failure):
+    store.put("keep", b"old")
+
+    def parts():
+        yield b"a" * 100_000
+        if failure == "generator":
+            raise RuntimeError("source failed")
+        yield "text" if failure == "not-bytes" else b"b" * 100_000
+
+    if failure in ("write", "fsync"):
+        real = getattr(os, failure)
+        calls = {"n": 0}
+
+        def fail(fd, *args):
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                calls["n"] += 1
+                if failure == "fsync" or calls["n"] > 1:  # the second part's write fails
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(fd, *args)
+
+        monkeypatch.setattr(os, failure, fail)
+    expected = {"generator": RuntimeError, "not-bytes": InvalidArgument}.get(failure, StorageError)
+    for key in ("new/obj", "keep"):
+        with pytest.raises(expected):
+            store.put_parts(key, parts())
+    monkeypatch.undo()
+    assert store.get("keep") == b"old" and not store.exists("new/obj")
+    assert [f for f in all_files(store.root) if TEMP_PREFIX in f] == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to name fsynced fds")
+def test_put_parts_and_writer_fsync_file_then_directory(store, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    store.put_parts("d1/obj", [b"a", b"b"])
+    assert synced[-2].startswith(os.path.join(store.root, "d1", TEMP_PREFIX))
+    assert synced[-1] == os.path.join(store.root, "d1")
+    synced.clear()
+    with store.open_writer("d1/w") as w:
+        w.write(b"abc")
+        w.commit()
+    assert synced[-2].startswith(os.path.join(store.root, "d1", TEMP_PREFIX))
+    assert synced[-1] == os.path.join(store.root, "d1")
+
+
+def test_object_writer_appends_patches_and_publishes_on_commit(store):
+    store.put("seg/v", b"old")
+    w = store.open_writer("seg/v")
+    w.write(b"\0" * 8)
+    w.write(np.arange(4, dtype=np.int32))
+    assert w.size == 24
+    w.write_at(0, b"HEADER!!")
+    assert store.get("seg/v") == b"old" and store.list() == ["seg/v"]  # nothing visible yet
+    with pytest.raises(InvalidArgument, match="outside"):
+        w.write_at(20, b"12345")  # would grow the object
+    w.commit()
+    assert store.get("seg/v") == b"HEADER!!" + np.arange(4, dtype=np.int32).tobytes()
+    with pytest.raises(InvalidArgument, match="committed"):
+        w.write(b"more")
+    w.abort()  # no effect after commit
+    assert store.exists("seg/v")
+
+
+def test_object_writer_abort_and_failure_leave_nothing(store, monkeypatch):
+    with store.open_writer("a/b") as w:
+        w.write(b"x" * 1000)  # leaving the block without commit aborts
+    assert not store.exists("a/b")
+    w = store.open_writer("a/c")
+    w.write(b"x")
+    real = os.write
+
+    def fail(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", fail)
+    with pytest.raises(StorageError, match="'a/c'") as info:
+        w.write(b"y")
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(os, "write", real)
+    with pytest.raises(InvalidArgument, match="aborted"):
+        w.commit()
+    assert store.list() == []
+    assert [f for f in all_files(store.root) if TEMP_PREFIX in f] == []
+    with pytest.raises(InvalidArgument):
+        store.open_writer("bad//key")

@@ -7,11 +7,12 @@ same protocol).
 
 from __future__ import annotations
 
-from vecstore.storage.object.local import LocalObjectStore
+from vecstore.storage.object.local import LocalObjectStore, LocalObjectWriter
 from vecstore.storage.object.protocol import (
     MAX_KEY_BYTES,
     ObjectMeta,
     ObjectStore,
+    ObjectWriter,
     SupportsLocalPath,
     check_key,
     check_prefix,
@@ -20,8 +21,10 @@ from vecstore.storage.object.protocol import (
 __all__ = [
     "MAX_KEY_BYTES",
     "LocalObjectStore",
+    "LocalObjectWriter",
     "ObjectMeta",
     "ObjectStore",
+    "ObjectWriter",
     "SupportsLocalPath",
     "check_key",
     "check_prefix",

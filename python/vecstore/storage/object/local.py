@@ -7,6 +7,9 @@ Object ``a/b/c`` is the file ``<root>/a/b/c``. Publishing follows the data direc
   fsyncs it, ``os.replace``-s it over the final name and fsyncs the directory. A reader sees the old
   file or the new one, never a partial one, and after ``put`` returns the object survives power
   loss. Directories that ``put`` creates are fsynced into their parents too.
+- :meth:`~LocalObjectStore.put_parts` does the same with several buffers written one after another
+  into the temp file (no joined copy); :meth:`~LocalObjectStore.open_writer` hands out the temp
+  file as a :class:`LocalObjectWriter` (append, patch, then ``commit`` publishes like ``put``).
 - :meth:`~LocalObjectStore.put_if_absent` writes and fsyncs the temp file the same way, then
   ``os.link``-s it to the final name: ``link`` fails with ``EEXIST`` if the name is taken, which
   makes it race-free between threads and processes (and needs a file system with hard links).
@@ -41,7 +44,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from vecstore.errors import InvalidArgument, NotFoundError, StorageError
 from vecstore.storage.fsutil import fsync_dir, text_path
@@ -223,23 +226,31 @@ class LocalObjectStore:
             fsync_dir(parent)
         return current
 
-    def _write_temp(self, key: str, view: memoryview) -> tuple[str, str]:
-        """Write ``view`` to a fsynced temp file beside the object: ``(temp path, directory)``."""
+    def _open_temp(self, key: str) -> tuple[int, str, str]:
+        """A new temp file beside the object: ``(fd, temp path, directory)``."""
         for attempt in range(_PUT_ATTEMPTS):
             try:
                 directory = self._ensure_dirs(key)
                 temp = os.path.join(directory, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}")
                 fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
-                break
+                return fd, temp, directory
             except FileNotFoundError as e:
                 # A concurrent delete() pruned a directory we had just made: make it again.
                 if attempt == _PUT_ATTEMPTS - 1:
                     raise self._error("writing", key, e) from e
             except OSError as e:
                 raise self._error("writing", key, e) from e
+        raise AssertionError("unreachable")
+
+    def _write_temp(self, key: str, parts: Iterable[object]) -> tuple[str, str]:
+        """Write ``parts`` one after another to a fsynced temp file beside the object:
+        ``(temp path, directory)``. Each part is written from the caller's buffer (no copy); a
+        failure, including one raised while ``parts`` is iterated, removes the temp file."""
+        fd, temp, directory = self._open_temp(key)
         try:
             try:
-                _write_all(fd, view)
+                for part in parts:
+                    _write_all(fd, _as_view(part, key))
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -250,6 +261,17 @@ class LocalObjectStore:
             self._discard(temp)
             raise
         return temp, directory
+
+    def _publish(self, key: str, path: str, temp: str, directory: str) -> None:
+        try:
+            os.replace(temp, path)
+        except OSError as e:
+            self._discard(temp)
+            raise self._error("publishing", key, e) from e
+        except BaseException:
+            self._discard(temp)
+            raise
+        self._sync_dir(directory, key)
 
     @staticmethod
     def _discard(temp: str) -> None:
@@ -267,16 +289,28 @@ class LocalObjectStore:
         path = self._path(key)
         view = _as_view(data, key)
         self._check_writable(key, path)
-        temp, directory = self._write_temp(key, view)
-        try:
-            os.replace(temp, path)
-        except OSError as e:
-            self._discard(temp)
-            raise self._error("publishing", key, e) from e
-        except BaseException:
-            self._discard(temp)
-            raise
-        self._sync_dir(directory, key)
+        temp, directory = self._write_temp(key, (view,))
+        self._publish(key, path, temp, directory)
+
+    def put_parts(self, key: str, parts: Iterable[BytesLike]) -> None:
+        """Store the concatenation of ``parts`` under ``key``, exactly as :meth:`put` would store
+        ``b"".join(parts)`` (atomic, durable), without joining them: each part is written from
+        its own buffer. ``parts`` may be a generator; it is consumed once, in order, while the
+        temp file is written, so only one part needs to exist at a time. A part that is not
+        bytes-like, or an exception raised by the generator, aborts the put (no object, no temp
+        file)."""
+        path = self._path(key)
+        self._check_writable(key, path)
+        temp, directory = self._write_temp(key, parts)
+        self._publish(key, path, temp, directory)
+
+    def open_writer(self, key: str) -> LocalObjectWriter:
+        """A :class:`LocalObjectWriter` that builds the object ``key`` piece by piece in a temp
+        file and publishes it, like :meth:`put`, on ``commit()``."""
+        path = self._path(key)
+        self._check_writable(key, path)
+        fd, temp, directory = self._open_temp(key)
+        return LocalObjectWriter(self, key, path, fd, temp, directory)
 
     def put_if_absent(self, key: str, data: BytesLike) -> bool:
         """Store ``data`` only if ``key`` is free; ``True`` if this call created the object.
@@ -288,7 +322,7 @@ class LocalObjectStore:
         self._check_writable(key, path)
         if os.path.lexists(path):
             return False  # cheap early answer; the link below is what decides a race
-        temp, directory = self._write_temp(key, view)
+        temp, directory = self._write_temp(key, (view,))
         try:
             os.link(temp, path)
         except FileExistsError:
@@ -492,3 +526,109 @@ class LocalObjectStore:
                     relative = os.path.relpath(path, self._root)
                     raise self._error("removing temp file", relative, e) from e
         return removed
+
+
+class LocalObjectWriter:
+    """One object of a :class:`LocalObjectStore` being built in place: bytes are appended to a
+    temp file beside the object (``write``), may be patched once written (``write_at``, e.g. a
+    header whose content is known only at the end), and are published by :meth:`commit` exactly
+    as :meth:`LocalObjectStore.put` publishes (fsync, ``os.replace``, fsync of the directory).
+    Until then nothing is visible under the key; :meth:`abort` (or leaving a ``with`` block
+    without committing, or any failed write) removes the temp file. A crashed process leaves a
+    temp file that :meth:`LocalObjectStore.remove_temp_files` deletes.
+
+    Not thread-safe: one writer belongs to one thread. Errors: StorageError naming the key (the
+    writer is aborted first); InvalidArgument for a bad ``write_at`` range or a use after
+    ``commit``/``abort``.
+    """
+
+    def __init__(self, store: LocalObjectStore, key: str, path: str, fd: int, temp: str,
+                 directory: str) -> None:
+        self.key = key
+        self._store, self._path, self._fd = store, path, fd
+        self._temp, self._directory = temp, directory
+        self._size = 0
+        self._state = "open"
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._size
+
+    def _check_open(self) -> None:
+        if self._state != "open":
+            raise InvalidArgument(f"object writer for {self.key!r} is {self._state}; open a new "
+                                  "one to write again")
+
+    def write(self, data: BytesLike) -> None:
+        """Append ``data`` (bytes-like, written from the caller's buffer)."""
+        self._check_open()
+        view = _as_view(data, self.key)
+        try:
+            _write_all(self._fd, view)
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError):
+                raise self._store._error("writing", self.key, e) from e
+            raise
+        self._size += len(view)
+
+    def write_at(self, offset: int, data: BytesLike) -> None:
+        """Overwrite bytes already written, from ``offset``; the object does not grow."""
+        self._check_open()
+        view = _as_view(data, self.key)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0 or \
+                offset + len(view) > self._size:
+            raise InvalidArgument(
+                f"object writer for {self.key!r}: write_at({offset!r}, {len(view)} bytes) is "
+                f"outside the {self._size} bytes written; write_at only patches written bytes")
+        try:
+            done = 0
+            while done < len(view):
+                n = os.pwrite(self._fd, view[done : done + _MAX_WRITE], offset + done)
+                if n <= 0:
+                    raise OSError(errno.EIO, "pwrite returned 0 bytes")
+                done += n
+        except BaseException as e:
+            self.abort()
+            if isinstance(e, OSError):
+                raise self._store._error("writing", self.key, e) from e
+            raise
+
+    def commit(self) -> None:
+        """Make the object durable and visible under the key (replacing any object there)."""
+        self._check_open()
+        self._state = "failed"  # until published: any error below leaves nothing to retry
+        try:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+        except BaseException as e:
+            self._store._discard(self._temp)
+            if isinstance(e, OSError):
+                raise self._store._error("writing", self.key, e) from e
+            raise
+        self._store._publish(self.key, self._path, self._temp, self._directory)
+        self._state = "committed"
+
+    def abort(self) -> None:
+        """Discard what was written (idempotent; nothing after ``commit``)."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        try:
+            os.close(self._fd)
+        except OSError:
+            pass
+        self._store._discard(self._temp)
+
+    def __enter__(self) -> LocalObjectWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.abort()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == "open":
+            self.abort()

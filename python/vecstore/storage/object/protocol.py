@@ -10,6 +10,13 @@ interchangeable:
 - :meth:`ObjectStore.put` publishes a whole object atomically: a reader sees the old object or the
   new one, never a part; :meth:`ObjectStore.put_if_absent` does so only if the key is free, and
   exactly one of several concurrent callers (threads or processes) wins;
+- :meth:`ObjectStore.put_parts` publishes the concatenation of several buffers (or of what a
+  generator yields) exactly as ``put`` would publish their join, without ever joining them; and
+  :meth:`ObjectStore.open_writer` builds one object piece by piece (:class:`ObjectWriter`:
+  append, patch bytes already written, then ``commit`` publishes atomically and durably, or
+  ``abort`` discards). Large objects (vector files) go through these in bounded memory. A store
+  without local files (S3) implements the writer by spooling to a local temp file, or with a
+  multipart upload when nothing is patched;
 - :meth:`ObjectStore.get_range` past the end returns the bytes that exist (possibly none);
 - :meth:`ObjectStore.list` takes a literal string prefix (``"seg"`` matches ``"segments/1"``) and
   returns keys sorted by their UTF-8 bytes (Python's ``str`` order).
@@ -22,6 +29,7 @@ object raises :class:`~vecstore.errors.NotFoundError`; I/O failures raise
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, Union, runtime_checkable
 
@@ -130,11 +138,46 @@ class ObjectMeta:
     last_modified: float
 
 
+class ObjectWriter(Protocol):
+    """One object being built (see :meth:`ObjectStore.open_writer`); one thread uses it."""
+
+    key: str
+
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        ...
+
+    def write(self, data: BytesLike) -> None:
+        """Append ``data``."""
+        ...
+
+    def write_at(self, offset: int, data: BytesLike) -> None:
+        """Overwrite bytes already written from ``offset`` (InvalidArgument past ``size``)."""
+        ...
+
+    def commit(self) -> None:
+        """Publish the object, atomically and durably, replacing any object under the key."""
+        ...
+
+    def abort(self) -> None:
+        """Discard what was written; nothing becomes visible (idempotent)."""
+        ...
+
+
 class ObjectStore(Protocol):
     """Blobs under '/'-separated keys (see the module docstring for the exact semantics)."""
 
     def put(self, key: str, data: BytesLike) -> None:
         """Store ``data`` under ``key``, replacing any object there, atomically and durably."""
+        ...
+
+    def put_parts(self, key: str, parts: Iterable[BytesLike]) -> None:
+        """Store the concatenation of ``parts`` like :meth:`put`, without joining them."""
+        ...
+
+    def open_writer(self, key: str) -> ObjectWriter:
+        """An :class:`ObjectWriter` for ``key``; nothing is visible before its ``commit``."""
         ...
 
     def put_if_absent(self, key: str, data: BytesLike) -> bool:

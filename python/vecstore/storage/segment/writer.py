@@ -13,8 +13,12 @@ One writer per prefix: segment ids come from the coordinator. Two writers racing
 cannot publish two manifests, but the loser may have replaced data files of the winner, which its
 readers then report as a checksum failure (never a silent wrong answer).
 
-Memory: each vector file is assembled in one buffer (header + rows: one copy of that field) and
-released before the next, because :meth:`ObjectStore.put` takes one contiguous buffer.
+Memory: a vector file is written with :meth:`ObjectStore.put_parts` as its NPY header followed by
+the caller's rows, straight from the caller's array (no assembled copy; a copy only where
+:func:`~.columns.as_vectors` must convert: dtype, byte order, C order). A field may also be given
+as a :class:`~.vector_file.WrittenVectorFile`, a file the caller built batch by batch under this
+prefix (:class:`~.vector_file.VectorFileBuilder`): the writer then only records it, and owns it
+from then on (a failed write removes it with the rest).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from vecstore.storage.segment.manifest import (
     valid_field_name,
     vector_file_name,
 )
+from vecstore.storage.segment.vector_file import WrittenVectorFile
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +112,19 @@ class _Publisher:
         self.written.append(key)
         return FileEntry(name, size, crc)
 
-    def undo(self) -> None:
-        for key in self.written:
+    def put_parts(self, name: str, parts: list) -> FileEntry:
+        """One file from several buffers, never joined; the CRC runs over the parts in order."""
+        crc = size = 0
+        for part in parts:
+            crc = _core.crc32c(part, crc)
+            size += memoryview(part).nbytes
+        key = f"{self.prefix}/{name}"
+        self.store.put_parts(key, parts)
+        self.written.append(key)
+        return FileEntry(name, size, crc)
+
+    def undo(self, keys: list[str] | None = None) -> None:
+        for key in self.written if keys is None else keys:
             try:
                 self.store.delete(key)
             except Exception:  # already failing: report the first error, not this one
@@ -119,7 +135,7 @@ class SegmentWriter:
     """Writes one immutable segment under ``prefix`` (e.g. ``segments/<coll>/<part>/<seg>``)."""
 
     def __init__(self, store: ObjectStore, prefix: str) -> None:
-        check_store(store, "put", "put_if_absent", "exists", "delete")
+        check_store(store, "put", "put_parts", "put_if_absent", "exists", "delete")
         self._store = store
         self._prefix = normalize_prefix(prefix)
 
@@ -145,7 +161,9 @@ class SegmentWriter:
             pk: primary keys, int64 or str (see :mod:`.columns`); duplicates allowed.
             timestamps: one uint64-compatible timestamp per row.
             vectors: field name -> array, or (array, kind) with kind float32, float16, bfloat16,
-                int8 or binary (uint8, 8 bits per byte; dim counts bits).
+                int8 or binary (uint8, 8 bits per byte; dim counts bits), or a
+                :class:`~.vector_file.WrittenVectorFile` built under this prefix (then owned by
+                this call: removed if the write fails).
             scalars: more columns (pyarrow Table or dict of arrays), stored as given.
             schema_version: the collection schema version the rows follow (>= 0).
             pk_field: name of the primary-key column in ``scalars.arrow``.
@@ -154,9 +172,34 @@ class SegmentWriter:
                 (smaller; columns are decompressed when read).
 
         Raises:
-            InvalidArgument: a bad input or a segment already at the prefix; nothing written.
+            InvalidArgument: a bad input or a segment already at the prefix; nothing written
+                (and the WrittenVectorFiles given are removed, unless a segment is there).
             StorageError: a write failed; files already written were removed (best effort).
         """
+        try:
+            return self._write(pk, timestamps, vectors, scalars, schema_version=schema_version,
+                               pk_field=pk_field, bloom_fpr=bloom_fpr,
+                               scalar_compression=scalar_compression)
+        except BaseException:
+            given = vectors.values() if isinstance(vectors, Mapping) else ()
+            written = [v for v in given if isinstance(v, WrittenVectorFile)]
+            if written and not self._store.exists(f"{self._prefix}/{MANIFEST_NAME}"):
+                _Publisher(self._store, self._prefix).undo(
+                    [f"{self._prefix}/{w.entry.name}" for w in written])
+            raise
+
+    def _write(
+        self,
+        pk: object,
+        timestamps: object,
+        vectors: Mapping[str, object] | None,
+        scalars: pa.Table | Mapping[str, object] | None,
+        *,
+        schema_version: int,
+        pk_field: str,
+        bloom_fpr: float,
+        scalar_compression: str | None,
+    ) -> Manifest:
         if isinstance(schema_version, bool) or not isinstance(schema_version, int):
             raise InvalidArgument(f"schema_version must be an int, got {schema_version!r}")
         if not 0 <= schema_version < 1 << 63:
@@ -189,11 +232,15 @@ class SegmentWriter:
                 f"vectors must be a dict of field -> array, got {type(vectors).__name__}"
             )
         vec: dict[str, tuple[np.ndarray, str, int]] = {}
+        prewritten: dict[str, WrittenVectorFile] = {}
         for field, value in vectors.items():
             if field == pk_field:
                 raise InvalidArgument(f"vector field {field!r} has the primary key's name")
-            vec[field] = as_vectors(field, value, rows)
-        extra = as_scalar_table(scalars, rows, {pk_field, *vec})
+            if isinstance(value, WrittenVectorFile):
+                prewritten[field] = _check_written(value, field, rows, self._prefix)
+            else:
+                vec[field] = as_vectors(field, value, rows)
+        extra = as_scalar_table(scalars, rows, {pk_field, *vec, *prewritten})
 
         manifest_key = f"{self._prefix}/{MANIFEST_NAME}"
         if self._store.exists(manifest_key):
@@ -213,17 +260,20 @@ class SegmentWriter:
         stats_file = bloom.build_pk_stats(keys, pk_type, float(bloom_fpr))
 
         out = _Publisher(self._store, self._prefix)
+        out.written.extend(f"{self._prefix}/{w.entry.name}" for w in prewritten.values())
         try:
             entries = []
             fields = []
-            for field, (arr, kind, dim) in vec.items():
+            for field in vectors:
+                if field in prewritten:
+                    w = prewritten[field]
+                    entries.append(w.entry)
+                    fields.append(VectorField(field, w.kind, w.dim, w.entry.name))
+                    continue
+                arr, kind, dim = vec[field]
                 name = vector_file_name(field)
                 header = npy.build_header(arr.dtype.str, arr.shape)
-                buf = np.empty(len(header) + arr.nbytes, dtype=np.uint8)
-                buf[: len(header)] = np.frombuffer(header, dtype=np.uint8)
-                buf[len(header) :] = arr.reshape(-1).view(np.uint8)
-                entries.append(out.put(name, buf))
-                del buf
+                entries.append(out.put_parts(name, [header, arr.reshape(-1).view(np.uint8)]))
                 fields.append(VectorField(field, kind, dim, name))
             entries.append(out.put(SCALARS_NAME, scalars_file))
             entries.append(out.put(PK_STATS_NAME, stats_file))
@@ -251,3 +301,17 @@ class SegmentWriter:
                 "prefixes must be written by one writer"
             )
         return manifest
+
+
+def _check_written(w: WrittenVectorFile, field: str, rows: int, prefix: str) -> WrittenVectorFile:
+    if w.field != field or w.prefix != prefix or w.entry.name != vector_file_name(field):
+        raise InvalidArgument(
+            f"vectors[{field!r}] is the vector file of field {w.field!r} under {w.prefix!r}; give "
+            f"each field the file built for it under this segment's prefix {prefix!r}"
+        )
+    if w.rows != rows:
+        raise InvalidArgument(
+            f"vectors[{field!r}] has {w.rows} rows but pk has {rows}; every column needs one "
+            "value per row"
+        )
+    return w
