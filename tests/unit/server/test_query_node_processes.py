@@ -1,0 +1,155 @@
+"""`vecstore serve --query-nodes 2`: sealed-segment searches in worker processes.
+
+The data set is written with the embedded client (three flushed segments, a delete, rows left
+growing), its answers recorded, and then served with two query-node workers: pymilvus gets the
+same answers, also after one worker is SIGKILLed, and no worker outlives the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from tests.unit.server.conftest import spawn, stop, wait_ready
+from tests.unit.server.test_server_workflows import assert_hits, assert_rows
+
+pytest.importorskip("pymilvus")
+
+from pymilvus import DataType  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+DIM = 8
+NAME = "docs"
+SEARCHES = [
+    {},
+    {"filter": "n < 4"},
+    {"filter": "tag == 'b'", "output_fields": ["tag", "n"]},
+    {"output_fields": ["*"], "limit": 7},
+]
+QUERIES = [
+    {"filter": "n >= 5", "output_fields": ["id", "n", "tag"]},
+    {"filter": "", "output_fields": ["count(*)"]},
+]
+
+
+def _rows(rng, start, n):
+    vecs = rng.standard_normal((n, DIM)).astype(np.float32)
+    return [{"id": start + i, "vec": vecs[i].tolist(), "tag": "abc"[(start + i) % 3],
+             "n": (start + i) % 7} for i in range(n)]
+
+
+def _answers(client, queries):
+    out = []
+    for kw in SEARCHES:
+        kw = dict(kw)
+        limit = kw.pop("limit", 5)
+        out.append(client.search(NAME, data=queries, limit=limit, anns_field="vec", **kw))
+    for kw in QUERIES:
+        out.append(client.query(NAME, **kw))
+    return out
+
+
+def _check(remote, expected):
+    for got, want in zip(remote[:len(SEARCHES)], expected[:len(SEARCHES)]):
+        assert_hits(got, want)
+    for got, want in zip(remote[len(SEARCHES):], expected[len(SEARCHES):]):
+        assert_rows(got, want)
+
+
+def _workers(data):
+    with open(data / "query_nodes.json", encoding="utf-8") as f:
+        return json.load(f)["workers"]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from vecstore import MilvusClient as Embedded
+
+    data = tmp_path_factory.mktemp("qn")
+    rng = np.random.default_rng(7)
+    queries = rng.standard_normal((3, DIM)).astype(np.float32).tolist()
+    local = Embedded(str(data))
+    try:
+        schema = local.create_schema()
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vec", DataType.FLOAT_VECTOR, dim=DIM)
+        schema.add_field("tag", DataType.VARCHAR, max_length=8)
+        schema.add_field("n", DataType.INT32)
+        index = local.prepare_index_params()
+        index.add_index("vec", index_type="FLAT", metric_type="L2")
+        local.create_collection(NAME, schema=schema, index_params=index)
+        for start in (0, 200, 400):  # three sealed segments
+            local.insert(NAME, _rows(rng, start, 200))
+            local.flush(NAME)
+        local.delete(NAME, ids=[1, 2, 201, 402])
+        local.insert(NAME, _rows(rng, 600, 30))  # growing: served by the server process
+        expected = _answers(local, queries)
+    finally:
+        local.close()
+    proc = spawn(data, args=("--query-nodes", "2"))
+    port = wait_ready(proc)
+    yield {"uri": f"http://127.0.0.1:{port}", "data": data, "proc": proc,
+           "queries": queries, "expected": expected}
+    if proc.poll() is None:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def remote(served):
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(served["uri"], timeout=30)
+    yield client
+    client.close()
+
+
+def test_workers_answer_as_the_in_process_node(served, remote):
+    workers = _workers(served["data"])
+    assert len(workers) == 2 and all(_alive(w["pid"]) for w in workers)
+    _check(_answers(remote, served["queries"]), served["expected"])
+    # The segments are spread over both workers, which opened them themselves.
+    for i in range(2):
+        log = (served["data"] / f"query-node-{i}.log").read_text()
+        assert "loaded " in log
+
+
+def test_sigkilled_worker_is_replaced_and_searches_resume(served, remote):
+    before = _workers(served["data"])
+    victim = before[0]["pid"]
+    os.kill(victim, signal.SIGKILL)
+    started = time.monotonic()
+    _check(_answers(remote, served["queries"]), served["expected"])
+    assert time.monotonic() - started < 60
+    deadline = time.monotonic() + 60
+    while _workers(served["data"])[0]["pid"] == victim:
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.2)
+    after = _workers(served["data"])
+    assert after[0]["generation"] > before[0]["generation"]
+    assert after[1]["pid"] == before[1]["pid"]
+    assert not _alive(victim)
+    _check(_answers(remote, served["queries"]), served["expected"])  # on the replacement
+
+
+def test_workers_exit_with_the_server(served, remote):
+    pids = [w["pid"] for w in _workers(served["data"])]
+    assert stop(served["proc"]) == 0
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < deadline, "a query-node worker outlived the server"
+        time.sleep(0.1)
+    assert not (served["data"] / "query_nodes.json").exists()
