@@ -2,9 +2,9 @@
 
 A message is one bytes payload: a 4-byte little-endian header length, a JSON header, then the raw
 buffers of the numpy arrays it carries (C order), as the header's ``arrays`` list describes them
-(name, dtype, shape, byte offset into the tail). Only plain numeric arrays travel (query vectors,
-packed allow-bitmaps, row numbers, distances); segment data never does: both sides map the same
-files from the data directory's object store.
+(name, dtype, shape, byte offset into the tail), each at a multiple of 8 bytes. Only plain numeric
+arrays travel (query vectors, packed allow-bitmaps, row numbers, distances); segment data never
+does: both sides map the same files from the data directory's object store.
 
 Methods of ``vecstore.QueryNodeWorker`` (every request and reply such a message):
 
@@ -33,6 +33,7 @@ SERVICE = "vecstore.QueryNodeWorker"
 METHODS = ("Heartbeat", "Load", "Release", "Attach", "Search")
 
 _LEN = struct.Struct("<I")
+_ALIGN = 8
 
 
 def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> bytes:
@@ -42,10 +43,15 @@ def encode(header: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) 
         a = np.ascontiguousarray(a)
         if a.dtype.kind not in "biuf":
             raise TypeError(f"array {name} of dtype {a.dtype} cannot travel")
+        pad = -offset % _ALIGN
+        if pad:
+            chunks.append(bytes(pad))
+            offset += pad
         descr.append([name, a.dtype.str, list(a.shape), offset])
         chunks.append(a.tobytes())
         offset += a.nbytes
     head = json.dumps({**header, "arrays": descr}, separators=(",", ":")).encode()
+    head += b" " * (-(4 + len(head)) % _ALIGN)  # the arrays start aligned within the message
     return b"".join([_LEN.pack(len(head)), head, *chunks])
 
 
@@ -59,7 +65,10 @@ def decode(message: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     for name, dtype, shape, offset in header.pop("arrays", []):
         dt = np.dtype(dtype)
         count = int(np.prod(shape, dtype=np.int64))
-        arrays[name] = np.frombuffer(message, dt, count, base + offset).reshape(shape)
+        a = np.frombuffer(message, dt, count, base + offset).reshape(shape)
+        if a.ctypes.data % _ALIGN:
+            a = a.copy()  # the kernels need aligned arrays; a bytes object's own buffer may not be
+        arrays[name] = a
     return header, arrays
 
 

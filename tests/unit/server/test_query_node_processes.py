@@ -15,8 +15,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.unit.server.conftest import spawn, stop, wait_ready
-from tests.unit.server.test_server_workflows import assert_hits, assert_rows
+from .conftest import spawn, stop, wait_ready
+from .test_server_workflows import assert_hits, assert_rows
 
 pytest.importorskip("pymilvus")
 
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.integration
 
 DIM = 8
 NAME = "docs"
+INDEXED = "indexed"  # HNSW on two segments: the workers open the same index files
 SEARCHES = [
     {},
     {"filter": "n < 4"},
@@ -55,11 +56,27 @@ def _answers(client, queries):
     return out
 
 
+def _indexed_answers(client, queries):
+    return [client.search(INDEXED, data=queries, limit=10, anns_field="vec",
+                          search_params={"params": {"ef": 12}}),
+            client.search(INDEXED, data=queries, limit=4, anns_field="vec", filter="n != 3",
+                          output_fields=["n"])]
+
+
 def _check(remote, expected):
+    assert len(remote) == len(expected)
     for got, want in zip(remote[:len(SEARCHES)], expected[:len(SEARCHES)]):
         assert_hits(got, want)
-    for got, want in zip(remote[len(SEARCHES):], expected[len(SEARCHES):]):
+    for got, want in zip(remote[len(SEARCHES):len(SEARCHES) + len(QUERIES)],
+                         expected[len(SEARCHES):len(SEARCHES) + len(QUERIES)]):
         assert_rows(got, want)
+    for got, want in zip(remote[len(SEARCHES) + len(QUERIES):],
+                         expected[len(SEARCHES) + len(QUERIES):]):
+        assert_hits(got, want)
+
+
+def _all(client, queries):
+    return _answers(client, queries) + _indexed_answers(client, queries)
 
 
 def _workers(data):
@@ -82,6 +99,7 @@ def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("qn")
     rng = np.random.default_rng(7)
     queries = rng.standard_normal((3, DIM)).astype(np.float32).tolist()
+    os.environ["VECSTORE_MIN_INDEX_ROWS"] = "100"
     local = Embedded(str(data))
     try:
         schema = local.create_schema()
@@ -97,10 +115,20 @@ def served(tmp_path_factory):
             local.flush(NAME)
         local.delete(NAME, ids=[1, 2, 201, 402])
         local.insert(NAME, _rows(rng, 600, 30))  # growing: served by the server process
-        expected = _answers(local, queries)
+        local.create_collection(INDEXED, schema=schema)
+        for start in (0, 300):
+            local.insert(INDEXED, _rows(rng, start, 300))
+            local.flush(INDEXED)
+        index = local.prepare_index_params()
+        index.add_index("vec", index_type="HNSW", metric_type="L2",
+                        params={"M": 8, "efConstruction": 32})
+        local.create_index(INDEXED, index)  # returns once both segments have theirs
+        local.load_collection(INDEXED)
+        expected = _all(local, queries)
     finally:
         local.close()
-    proc = spawn(data, args=("--query-nodes", "2"))
+        del os.environ["VECSTORE_MIN_INDEX_ROWS"]
+    proc = spawn(data, args=("--query-nodes", "2"), env={"VECSTORE_MIN_INDEX_ROWS": "100"})
     port = wait_ready(proc)
     yield {"uri": f"http://127.0.0.1:{port}", "data": data, "proc": proc,
            "queries": queries, "expected": expected}
@@ -120,11 +148,12 @@ def remote(served):
 def test_workers_answer_as_the_in_process_node(served, remote):
     workers = _workers(served["data"])
     assert len(workers) == 2 and all(_alive(w["pid"]) for w in workers)
-    _check(_answers(remote, served["queries"]), served["expected"])
+    _check(_all(remote, served["queries"]), served["expected"])
     # The segments are spread over both workers, which opened them themselves.
-    for i in range(2):
-        log = (served["data"] / f"query-node-{i}.log").read_text()
-        assert "loaded " in log
+    logs = [(served["data"] / f"query-node-{i}.log").read_text() for i in range(2)]
+    assert all("loaded " in log for log in logs)
+    assert sum(log.count("attached index") for log in logs) == 2
+    assert not any("bad request" in log for log in logs)
 
 
 def test_sigkilled_worker_is_replaced_and_searches_resume(served, remote):
@@ -132,7 +161,7 @@ def test_sigkilled_worker_is_replaced_and_searches_resume(served, remote):
     victim = before[0]["pid"]
     os.kill(victim, signal.SIGKILL)
     started = time.monotonic()
-    _check(_answers(remote, served["queries"]), served["expected"])
+    _check(_all(remote, served["queries"]), served["expected"])
     assert time.monotonic() - started < 60
     deadline = time.monotonic() + 60
     while _workers(served["data"])[0]["pid"] == victim:
@@ -142,12 +171,17 @@ def test_sigkilled_worker_is_replaced_and_searches_resume(served, remote):
     assert after[0]["generation"] > before[0]["generation"]
     assert after[1]["pid"] == before[1]["pid"]
     assert not _alive(victim)
-    _check(_answers(remote, served["queries"]), served["expected"])  # on the replacement
+    _check(_all(remote, served["queries"]), served["expected"])  # on the replacement
 
 
 def test_workers_exit_with_the_server(served, remote):
     pids = [w["pid"] for w in _workers(served["data"])]
-    assert stop(served["proc"]) == 0
+    proc = served["proc"]
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "restarted" in err  # the SIGKILLed one
+    assert "in the server process" not in err  # no search fell back from the workers
     deadline = time.monotonic() + 10
     while any(_alive(p) for p in pids):
         assert time.monotonic() < deadline, "a query-node worker outlived the server"
