@@ -44,7 +44,8 @@ from vecstore.storage.segment import DeltaInfo, Segment
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.5
-MISSED_HEARTBEATS = 3
+HEARTBEAT_TIMEOUT_S = 5.0
+MISSED_HEARTBEATS = 3  # in a row: a busy worker is slow, not dead
 READY_TIMEOUT_S = 120.0
 SEARCH_TIMEOUT_S = 60.0
 SEARCH_TRIES = 3
@@ -184,7 +185,7 @@ class WorkerPool:
                 failed = proc.poll() is not None
                 if not failed:
                     try:
-                        stub.call("Heartbeat", {}, timeout=2)
+                        stub.call("Heartbeat", {}, timeout=HEARTBEAT_TIMEOUT_S)
                         w.missed = 0
                     except grpc.RpcError:
                         w.missed += 1
@@ -241,6 +242,9 @@ class WorkerPool:
                 continue
             try:
                 return stub.call(method, header, arrays, timeout=SEARCH_TIMEOUT_S)
+            except ValueError as e:  # the channel was closed by a restart meanwhile
+                last = e
+                continue
             except grpc.RpcError as e:
                 last = e
                 if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
@@ -335,9 +339,8 @@ class RemoteSealed(SealedSegment):
             return self.pool.search(self.segment.prefix, rows, field,
                                     np.ascontiguousarray(queries), k, metric, packed,
                                     dict(params) if params else None)
-        except WorkerFailed:
-            log.warning("searching %s in the server process: its query-node worker failed",
-                        self.segment.prefix, exc_info=True)
+        except WorkerFailed as e:  # one line: a traceback per search would flood the log
+            log.warning("searching %s in the server process: %s", self.segment.prefix, e)
             return super().knn_rows(field, queries, k, metric, allow, threads, params=params,
                                     packed=packed)
 

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True)
     p.add_argument("--socket", required=True)
     p.add_argument("--parent", type=int, default=0)
-    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--threads", type=int, default=8, help="concurrent calls (default 8)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s query-node[{os.getpid()}] "

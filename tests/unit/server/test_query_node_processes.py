@@ -85,11 +85,16 @@ def _workers(data):
 
 
 def _alive(pid):
+    """Whether ``pid`` runs (a zombie, exited but not reaped by whoever adopted it, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +192,18 @@ def test_workers_exit_with_the_server(served, remote):
         assert time.monotonic() < deadline, "a query-node worker outlived the server"
         time.sleep(0.1)
     assert not (served["data"] / "query_nodes.json").exists()
+
+
+def test_workers_exit_when_the_server_is_killed(served):
+    proc = spawn(served["data"], args=("--query-nodes", "1"))
+    try:
+        wait_ready(proc)
+        pids = [w["pid"] for w in _workers(served["data"])]
+        assert all(_alive(p) for p in pids)
+    finally:
+        proc.kill()  # no chance to stop them: they notice their parent is gone
+        stop(proc)
+    deadline = time.monotonic() + 20
+    while any(_alive(p) for p in pids):
+        assert time.monotonic() < deadline, "a query-node worker outlived a killed server"
+        time.sleep(0.1)
