@@ -145,11 +145,19 @@ class WorkerNode:
                     "dist": np.asarray(dist, dtype=np.float32)}
 
 
-def _watch_parent(parent: int, stop: threading.Event) -> None:
+def _watch_parent(parent: int, socket: str, stop: threading.Event) -> None:
     while not stop.wait(0.5):
         if os.getppid() != parent:
             log.warning("parent %d is gone: exiting", parent)
+            _unlink(socket)
             os._exit(0)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,11 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if args.parent:
-        threading.Thread(target=_watch_parent, args=(args.parent, stop), daemon=True).start()
-    try:
-        os.unlink(args.socket)  # a stale socket of a killed worker
-    except FileNotFoundError:
-        pass
+        threading.Thread(target=_watch_parent, args=(args.parent, args.socket, stop),
+                         daemon=True).start()
+    _unlink(args.socket)  # a stale socket of a killed worker
     node = WorkerNode(args.data)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads,
                                                     thread_name_prefix="qn-rpc"),
@@ -188,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     log.info("stopping after %.1f s", time.monotonic() - started)
     server.stop(0)
+    _unlink(args.socket)
     return 0
 
 

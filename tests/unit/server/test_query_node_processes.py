@@ -179,6 +179,17 @@ def test_sigkilled_worker_is_replaced_and_searches_resume(served, remote):
     _check(_all(remote, served["queries"]), served["expected"])  # on the replacement
 
 
+def test_compaction_swaps_segments_on_the_workers(served, remote):
+    job = remote.compact(NAME)
+    deadline = time.monotonic() + 60
+    while remote.get_compaction_state(job) != "Completed":
+        assert time.monotonic() < deadline, "compaction did not finish"
+        time.sleep(0.2)
+    _check(_all(remote, served["queries"]), served["expected"])
+    logs = "".join((served["data"] / f"query-node-{i}.log").read_text() for i in range(2))
+    assert "released " in logs  # the compacted inputs
+
+
 def test_workers_exit_with_the_server(served, remote):
     pids = [w["pid"] for w in _workers(served["data"])]
     proc = served["proc"]
