@@ -11,8 +11,9 @@ growing data's hits as before. Filters are evaluated, and output fields, ``query
 read, in the server process on its own mapping of the same files.
 
 Faults. A supervisor thread heartbeats every worker; one whose process exited or that missed
-``MISSED_HEARTBEATS`` in a row is replaced: killed if still there, a new process started on a
-new socket, and every segment (and index) assigned to the old one loaded on it. A search whose
+``MISSED_HEARTBEATS`` in a row (a hung process: ~15 s by default) is replaced: killed if still
+there, a new process started on a new socket, and every segment (and index) assigned to the old
+one loaded on it. A search whose
 worker fails (UNAVAILABLE, timeout, NOT_FOUND after a restart) triggers that recovery itself and
 is retried, up to ``SEARCH_TRIES`` times; after that it runs in the server process on its own
 mapping, so a client never sees a worker's death, only a slower answer.
@@ -44,7 +45,8 @@ from vecstore.storage.segment import DeltaInfo, Segment
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 0.5
-HEARTBEAT_TIMEOUT_S = 5.0
+# How long a heartbeat may take (VECSTORE_QUERY_NODE_HEARTBEAT_TIMEOUT_S overrides it).
+HEARTBEAT_TIMEOUT_S = float(os.environ.get("VECSTORE_QUERY_NODE_HEARTBEAT_TIMEOUT_S", "5"))
 MISSED_HEARTBEATS = 3  # in a row: a busy worker is slow, not dead
 READY_TIMEOUT_S = 120.0
 SEARCH_TIMEOUT_S = 60.0

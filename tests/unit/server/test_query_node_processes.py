@@ -206,6 +206,8 @@ def test_workers_exit_with_the_server(served, remote):
 
 
 def test_workers_exit_when_the_server_is_killed(served):
+    if served["proc"].poll() is None:  # run alone: the directory takes one server at a time
+        stop(served["proc"])
     proc = spawn(served["data"], args=("--query-nodes", "1"))
     try:
         wait_ready(proc)
@@ -218,3 +220,38 @@ def test_workers_exit_when_the_server_is_killed(served):
     while any(_alive(p) for p in pids):
         assert time.monotonic() < deadline, "a query-node worker outlived a killed server"
         time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_hung_worker_loses_its_lease(served, tmp_path):
+    """SIGSTOPped workers answer no heartbeat: they are killed and replaced, and the searches
+    waiting on them are answered by the replacements."""
+    from pymilvus import MilvusClient
+
+    if served["proc"].poll() is None:  # run alone: the directory takes one server at a time
+        stop(served["proc"])
+    proc = spawn(served["data"], args=("--query-nodes", "2"),
+                 env={"VECSTORE_QUERY_NODE_HEARTBEAT_TIMEOUT_S": "1"})
+    try:
+        port = wait_ready(proc)
+        client = MilvusClient(f"http://127.0.0.1:{port}", timeout=60)
+        try:
+            expected = _all(client, served["queries"])  # both workers hold segments
+            victims = [w["pid"] for w in _workers(served["data"])]
+            for pid in victims:
+                os.kill(pid, signal.SIGSTOP)
+            started = time.monotonic()
+            got = _all(client, served["queries"])
+            assert time.monotonic() - started < 30
+            _check(got, expected)
+            assert not any(w["pid"] in victims for w in _workers(served["data"]))
+            assert not any(_alive(pid) for pid in victims)
+        finally:
+            client.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+        assert err.count("restarted") == 2
+        assert "in the server process" not in err  # answered by the replacements
+    finally:
+        if proc.poll() is None:
+            stop(proc)
