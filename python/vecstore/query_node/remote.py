@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from vecstore.errors import InternalError
 from vecstore.query_node import rpc
 from vecstore.query_node.node import QueryNode
 from vecstore.query_node.sealed import SealedSegment
@@ -54,8 +55,16 @@ SEARCH_TRIES = 3
 STATUS_FILE = "query_nodes.json"  # in the data directory: the workers' pids and sockets
 
 
-class WorkerFailed(Exception):
-    """A worker did not answer (dead, restarting, timed out)."""
+class WorkerFailed(InternalError):
+    """A worker did not answer (dead, restarting, timed out) or could not do what was asked."""
+
+
+def _gone_codes() -> frozenset[Any]:
+    """Statuses of a call whose worker died, hung or is restarting: worth a restart."""
+    import grpc
+
+    c = grpc.StatusCode
+    return frozenset({c.UNAVAILABLE, c.CANCELLED, c.DEADLINE_EXCEEDED, c.UNKNOWN})
 
 
 class _Worker:
@@ -248,15 +257,17 @@ class WorkerPool:
                 last = e
                 continue
             except grpc.RpcError as e:
-                last = e
-                if e.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                    raise WorkerFailed(e.details()) from e
-                if e.code() == grpc.StatusCode.NOT_FOUND:
+                last, code = e, e.code()
+                if code == grpc.StatusCode.NOT_FOUND:
                     try:  # the worker restarted without it (a race with load): load it again
                         self._load_on(w, prefix)
                         continue
                     except grpc.RpcError as e2:
-                        last = e2
+                        last, code = e2, e2.code()
+                if code not in _gone_codes():
+                    # It answered, with an error: a restart would not help.
+                    raise WorkerFailed(f"query-node worker {index} could not {method} "
+                                       f"{prefix}: {code.name} {last.details()}") from last
                 try:
                     self.recover(w, gen)
                 except Exception as e3:
