@@ -208,7 +208,7 @@ class WorkerPool:
                         log.exception("could not restart query-node worker %d", w.index)
 
     def _write_status(self) -> None:
-        status = {"server": os.getpid(),
+        status = {"server": os.getpid(), "sockets": self._sockets,
                   "workers": [{"index": w.index, "pid": w.proc.pid if w.proc else None,
                                "generation": w.generation} for w in self.workers]}
         path = os.path.join(self.data_dir, STATUS_FILE)

@@ -150,6 +150,10 @@ def _watch_parent(parent: int, socket: str, stop: threading.Event) -> None:
         if os.getppid() != parent:
             log.warning("parent %d is gone: exiting", parent)
             _unlink(socket)
+            try:  # the killed server's socket directory, once its last worker is gone
+                os.rmdir(os.path.dirname(socket))
+            except OSError:
+                pass
             os._exit(0)
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,9 +80,9 @@ def _all(client, queries):
     return _answers(client, queries) + _indexed_answers(client, queries)
 
 
-def _workers(data):
+def _workers(data, key="workers"):
     with open(data / "query_nodes.json", encoding="utf-8") as f:
-        return json.load(f)["workers"]
+        return json.load(f)[key]
 
 
 def _alive(pid):
@@ -230,6 +231,7 @@ def test_workers_exit_when_the_server_is_killed(served):
         wait_ready(proc)
         pids = [w["pid"] for w in _workers(served["data"])]
         assert all(_alive(p) for p in pids)
+        socket_dir = _workers(served["data"], "sockets")
     finally:
         proc.kill()  # no chance to stop them: they notice their parent is gone
         stop(proc)
@@ -237,6 +239,7 @@ def test_workers_exit_when_the_server_is_killed(served):
     while any(_alive(p) for p in pids):
         assert time.monotonic() < deadline, "a query-node worker outlived a killed server"
         time.sleep(0.1)
+    assert not (Path(socket_dir).exists() and os.listdir(socket_dir))  # no socket left behind
 
 
 @pytest.mark.slow
