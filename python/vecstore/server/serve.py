@@ -13,6 +13,10 @@ Security and operations (README "Server"): ``--auth`` (with ``--root-password-fi
 ``--max-message-mb``, ``--max-insert-rows``, ``--max-expr-kb``, ``--metrics-port`` (Prometheus
 text on loopback), ``--log-file`` (one JSON line per request; default ``DATA/server.log``) and
 ``--log-level``.
+
+``--query-nodes N`` (default 0: the query node runs in the server process) runs the sealed
+segments' vector searches in N worker processes (:mod:`vecstore.query_node.remote`), restarted
+when they die.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                    help="level of the server's logs; request lines are INFO (default INFO)")
+    p.add_argument("--query-nodes", type=int, default=0, metavar="N",
+                   help="run sealed-segment searches in N query-node worker processes "
+                        "(default 0: in the server process)")
     p.set_defaults(fn=run)
 
 
@@ -85,6 +92,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"vecstore serve: --{name.replace('_', '-')} must be at least 1",
                   file=sys.stderr)
             return 2
+    if args.query_nodes < 0:
+        print("vecstore serve: --query-nodes must be 0 or more", file=sys.stderr)
+        return 2
+    if args.query_nodes:
+        from vecstore.query_node.remote import factory
+        from vecstore.transport import embedded
+
+        embedded.QUERY_NODE_FACTORY = factory(args.query_nodes)
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("vecstore").setLevel(level)

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,9 +64,16 @@ from vecstore.transport.indexing import Indexing
 
 log = logging.getLogger(__name__)
 
+# The query node of deployments built without one: None is the in-process QueryNode. ``vecstore
+# serve --query-nodes N`` sets a factory (deployment -> QueryNode) for its process.
+QUERY_NODE_FACTORY: Callable[[EmbeddedDeployment], QueryNode] | None = None
+
 
 class EmbeddedDeployment:
-    def __init__(self, path: str, config: DataNodeConfig | None = None) -> None:
+    def __init__(self, path: str, config: DataNodeConfig | None = None, *,
+                 query_node: Callable[[EmbeddedDeployment], QueryNode] | None = None) -> None:
+        """``query_node``: builds the query node from the deployment (its data directory and
+        coordinator are open); default QUERY_NODE_FACTORY, else the in-process QueryNode."""
         self.datadir = DataDir(path, role="embedded")
         self.data: DataNode | None = None
         self.builder: IndexBuilder | None = None
@@ -74,7 +81,8 @@ class EmbeddedDeployment:
             self.config = config if config is not None else DataNodeConfig.from_env()
             self.coordinator = Coordinator(self.datadir.meta)
             self.streaming = StreamingNode(self.datadir, self.coordinator.tso)
-            self.query = QueryNode(self.datadir.objects)
+            factory = query_node or QUERY_NODE_FACTORY
+            self.query = factory(self) if factory else QueryNode(self.datadir.objects)
             self.proxy = Proxy(self.coordinator, self.streaming, self.query)
             self._mu = threading.Lock()  # guards the three dicts below
             self._locks: dict[int, threading.Lock] = {}  # collection id -> its task lock
@@ -100,6 +108,7 @@ class EmbeddedDeployment:
                 self.builder.stop()
             if self.data is not None:
                 self.data.stop()
+            self._close_query()
             self.datadir.close()
             raise
 
@@ -402,7 +411,14 @@ class EmbeddedDeployment:
             self.builder.stop()
         if self.data is not None:
             self.data.stop()  # lets a task in progress finish first
+        self._close_query()
         self.datadir.close()
+
+    def _close_query(self) -> None:
+        # A query node with worker processes stops them.
+        close = getattr(getattr(self, "query", None), "close", None)
+        if close is not None:
+            close()
 
 
 class _Uncommitted(Exception):

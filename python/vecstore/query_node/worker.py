@@ -1,0 +1,206 @@
+"""A query-node worker process: ``python -m vecstore.query_node.worker --data DIR --socket PATH``.
+
+Serves vector search over the sealed segments the server assigns it (see
+:mod:`vecstore.query_node.rpc` for the methods), on a Unix-domain socket. It opens the SAME
+committed segment and index files as the server, mapped read-only from the data directory's object
+store, and never takes the directory's lock nor writes anything under it: the server process stays
+the only writer. It holds no MVCC state either: each search carries its allow mask (visibility,
+deletes and filter already applied by the caller), so the worker only runs the kernels or the
+attached index.
+
+The worker exits when its parent (``--parent``) goes away, so a killed server leaves no orphan;
+SIGTERM stops it at once (it holds nothing to flush).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecstore.errors import NotFoundError, VecstoreError
+from vecstore.query_node import rpc
+
+log = logging.getLogger("vecstore.query_node.worker")
+
+
+class WorkerNode:
+    """The worker's segments, by prefix, and the RPC methods over them."""
+
+    def __init__(self, data_dir: str) -> None:
+        from vecstore.storage.object.local import LocalObjectStore
+
+        self._store = LocalObjectStore(Path(data_dir) / "segments", create=False)
+        self._mu = threading.Lock()
+        self._segments: dict[str, Any] = {}
+
+    def _call(self, fn: Any, request: bytes, context: Any) -> bytes:
+        import grpc
+
+        try:
+            header, arrays = rpc.decode(request)
+            out = fn(header, arrays)
+            return rpc.encode(*out) if isinstance(out, tuple) else rpc.encode(out)
+        except NotFoundError as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
+        except (VecstoreError, ValueError, TypeError, KeyError) as e:
+            log.warning("bad request to %s: %s", fn.__name__, e)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{type(e).__name__}: {e}")
+        except Exception as e:  # reported to the caller, who falls back or retries
+            log.exception("%s failed", fn.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
+        raise AssertionError("unreachable")
+
+    def _segment(self, prefix: str) -> Any:
+        with self._mu:
+            got = self._segments.get(prefix)
+        if got is None:
+            raise NotFoundError(f"segment {prefix} is not loaded on query-node worker "
+                                f"{os.getpid()}")
+        return got
+
+    # ---- methods ----------------------------------------------------------------------------
+
+    def Heartbeat(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return self._call(self._heartbeat, request, context)
+
+    def Load(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return self._call(self._load, request, context)
+
+    def Release(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return self._call(self._release, request, context)
+
+    def Attach(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return self._call(self._attach, request, context)
+
+    def Search(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return self._call(self._search, request, context)
+
+    def _heartbeat(self, header: dict, arrays: dict) -> dict:
+        with self._mu:
+            return {"pid": os.getpid(), "segments": len(self._segments)}
+
+    def _load(self, header: dict, arrays: dict) -> dict:
+        from vecstore.query_node.sealed import SealedSegment
+        from vecstore.storage.segment import Segment
+
+        prefix = str(header["prefix"])
+        with self._mu:
+            have = self._segments.get(prefix)
+        if have is None:
+            # No delete logs: the caller's allow masks carry visibility.
+            have = SealedSegment(Segment.open(self._store, prefix))
+            with self._mu:
+                have = self._segments.setdefault(prefix, have)
+            log.info("loaded %s (%d rows)", prefix, have.segment.rows)
+        return {"rows": have.segment.rows}
+
+    def _release(self, header: dict, arrays: dict) -> dict:
+        with self._mu:
+            gone = [self._segments.pop(str(p), None) for p in header["prefixes"]]
+        for s in gone:
+            if s is not None:
+                log.info("released %s", s.segment.prefix)
+        return {}
+
+    def _attach(self, header: dict, arrays: dict) -> dict:
+        from vecstore.index.segment_index import SegmentIndex
+        from vecstore.index.spec import IndexSpec
+        from vecstore.storage.segment.index_file import IndexFileRef, map_index_file
+
+        sealed = self._segment(str(header["prefix"]))
+        field = str(header["field"])
+        if header.get("ref") is None:
+            sealed.attach_index(field, None)
+            return {}
+        ref = IndexFileRef.from_dict(header["ref"])
+        spec = IndexSpec.from_fingerprint(header["fingerprint"])
+        buffer = map_index_file(self._store, sealed.segment.prefix, ref)
+        sealed.attach_index(field, SegmentIndex(spec, buffer, sealed.segment.vectors(field)))
+        log.info("attached index %s of %s", ref.name, sealed.segment.prefix)
+        return {}
+
+    def _search(self, header: dict, arrays: dict) -> tuple[dict, dict]:
+        sealed = self._segment(str(header["prefix"]))
+        rows = sealed.segment.rows
+        if int(header["rows"]) != rows:
+            raise ValueError(f"segment {header['prefix']} has {rows} rows, not {header['rows']}")
+        packed = arrays.get("packed")
+        allow = None
+        if packed is not None:
+            allow = np.unpackbits(packed, count=rows, bitorder="little").view(bool)
+        params = header.get("params")
+        got, dist = sealed.knn_rows(str(header["field"]), arrays["queries"], int(header["k"]),
+                                    str(header["metric"]), allow, params=params, packed=packed)
+        return {}, {"rows": np.asarray(got, dtype=np.int64),
+                    "dist": np.asarray(dist, dtype=np.float32)}
+
+
+def _watch_parent(parent: int, socket: str, stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        if os.getppid() != parent:
+            log.warning("parent %d is gone: exiting", parent)
+            _unlink(socket)
+            try:  # the killed server's socket directory, once its last worker is gone
+                os.rmdir(os.path.dirname(socket))
+            except OSError:
+                pass
+            os._exit(0)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    import grpc
+
+    p = argparse.ArgumentParser(prog="vecstore.query_node.worker")
+    p.add_argument("--data", required=True)
+    p.add_argument("--socket", required=True)
+    p.add_argument("--parent", type=int, default=0)
+    p.add_argument("--threads", type=int, default=8, help="concurrent calls (default 8)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format=f"%(asctime)s %(levelname)s query-node[{os.getpid()}] "
+                               "%(name)s: %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.parent:
+        threading.Thread(target=_watch_parent, args=(args.parent, args.socket, stop),
+                         daemon=True).start()
+    _unlink(args.socket)  # a stale socket of a killed worker
+    node = WorkerNode(args.data)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads,
+                                                    thread_name_prefix="qn-rpc"),
+                         options=[("grpc.max_send_message_length", 1 << 30),
+                                  ("grpc.max_receive_message_length", 1 << 30)])
+    server.add_generic_rpc_handlers((rpc.method_handlers(node),))
+    if not server.add_insecure_port(f"unix:{args.socket}"):
+        log.error("cannot listen on %s", args.socket)
+        return 2
+    server.start()
+    log.info("serving %s on %s", args.data, args.socket)
+    started = time.monotonic()
+    while not stop.wait(0.5):
+        pass
+    log.info("stopping after %.1f s", time.monotonic() - started)
+    server.stop(0)
+    _unlink(args.socket)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
