@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,8 +126,11 @@ def child(parquet: str, data: str, batch: int) -> dict:
 def measure(parquet: str, batch: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
+        # The same vecstore as this process (installed, or the source tree with its _core).
+        import vecstore
+
         env["PYTHONPATH"] = os.pathsep.join(
-            [os.path.join(os.path.dirname(__file__), "..", "python"), env.get("PYTHONPATH", "")])
+            [str(Path(vecstore.__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
         out = subprocess.run([sys.executable, __file__, "--child", parquet,
                               os.path.join(tmp, "db"), str(batch)],
                              check=True, capture_output=True, text=True, env=env)

@@ -29,13 +29,13 @@ import numpy as np
 import pytest
 
 import benchutil
+import vecstore
 
 pytest.importorskip("grpc")
 pytest.importorskip("pymilvus")
 
 DIM = 128
 BATCH = 10_000
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _n() -> int:
@@ -43,8 +43,9 @@ def _n() -> int:
 
 
 def start_server(data: Path) -> tuple[subprocess.Popen, str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python") + os.pathsep +
-               os.environ.get("PYTHONPATH", ""))
+    # The same vecstore as this process (installed, or the source tree with its built _core).
+    package_dir = str(Path(vecstore.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=package_dir + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "vecstore", "serve", "--data", str(data),
                              "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()

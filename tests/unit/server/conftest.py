@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+import vecstore
+
 pytest.importorskip("grpc")
 pytest.importorskip("pymilvus")
 
-ROOT = Path(__file__).resolve().parents[3]
+# The directory holding the vecstore this test imported: the server child must run the same
+# build (the source tree has no compiled _core when the package is installed, as in CI).
+PACKAGE_DIR = str(Path(vecstore.__file__).resolve().parents[1])
 
 
 def spawn(data: Path, port: int = 0, args: tuple[str, ...] = (),
@@ -22,7 +26,7 @@ def spawn(data: Path, port: int = 0, args: tuple[str, ...] = (),
     (the caller's ``VECSTORE_ROOT_PASSWORD`` is not inherited)."""
     full = {k: v for k, v in os.environ.items() if k != "VECSTORE_ROOT_PASSWORD"}
     full.update(env or {})
-    full["PYTHONPATH"] = str(ROOT / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    full["PYTHONPATH"] = PACKAGE_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")
     return subprocess.Popen(
         [sys.executable, "-m", "vecstore", "serve", "--data", str(data), "--port", str(port),
          "--workers", "4", *args],
