@@ -115,13 +115,15 @@ def test_index_survives_restart_and_is_not_rebuilt(tmp_path):
     files = c._dep.coordinator.index_files(cid)
     assert len(files) == 1
     q = clustered(20, 5)
-    before = c.search("c", q, limit=K, search_params={"params": {"ef": 100}})
+    # ef=200: the graph is built with all cores, so it differs from run to run; at ef=100 an
+    # unlucky graph gave recall 0.945 once. What this test checks is that it is not rebuilt.
+    before = c.search("c", q, limit=K, search_params={"params": {"ef": 200}})
     c.close()
     c = MilvusClient(path)
     assert c._dep.coordinator.index_files(cid) == files  # loaded from its file
     assert [i is not None for i in index_of(c, "c")] == [True]
     assert c._dep.indexing.jobs(cid) == []
-    after = c.search("c", q, limit=K, search_params={"params": {"ef": 100}})
+    after = c.search("c", q, limit=K, search_params={"params": {"ef": 200}})
     assert [[h["id"] for h in r] for r in after] == [[h["id"] for h in r] for r in before]
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     qn = q / np.linalg.norm(q, axis=1, keepdims=True)
