@@ -65,10 +65,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--query-nodes", type=int, default=0, metavar="N",
                    help="run sealed-segment searches in N query-node worker processes "
                         "(default 0: in the server process)")
+    p.add_argument("--supervise", action="store_true",
+                   help="run the server as a child process and restart it if it dies (a crash "
+                        "or SIGKILL); it recovers from the WAL and segment files")
     p.set_defaults(fn=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.supervise:
+        from vecstore.server.supervise import supervise
+
+        try:
+            return supervise(sys.argv[1:])
+        except ValueError as e:
+            print(f"vecstore serve: {e}", file=sys.stderr)
+            return 2
     try:
         import grpc  # noqa: F401
         import pymilvus  # noqa: F401

@@ -1,0 +1,63 @@
+"""`vecstore serve --supervise`: a server killed with SIGKILL is restarted on the same port and
+loses no acknowledged row; SIGTERM to the supervisor stops both."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from tests.unit.server.conftest import spawn, stop, wait_ready
+
+pymilvus = pytest.importorskip("pymilvus")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_killed_server_is_restarted_and_keeps_acknowledged_rows(tmp_path):
+    data = tmp_path / "db"
+    sup = spawn(data, args=("--supervise",))
+    try:
+        port = wait_ready(sup)
+        uri = f"http://127.0.0.1:{port}"
+        client = pymilvus.MilvusClient(uri, timeout=30)
+        client.create_collection("c", dimension=8)
+        rng = np.random.default_rng(0)
+        rows = [{"id": i, "vector": rng.standard_normal(8).tolist()} for i in range(300)]
+        for s in range(0, 300, 100):
+            client.insert("c", rows[s:s + 100])  # acknowledged: durable in the WAL
+        client.close()
+        victim = json.loads((data / "server.json").read_text())["pid"]
+        os.kill(victim, signal.SIGKILL)
+        assert wait_ready(sup, timeout=90) == port  # the restart's readiness line, same port
+        client = pymilvus.MilvusClient(uri, timeout=30)
+        client.load_collection("c")
+        got = client.query("c", filter="id >= 0", output_fields=["count(*)"])
+        assert got[0]["count(*)"] == 300
+        client.insert("c", [{"id": 1000, "vector": [0.0] * 8}])
+        client.close()
+        restarted = json.loads((data / "server.json").read_text())["pid"]
+        assert restarted != victim and not _alive(victim)
+    finally:
+        code = stop(sup)
+    assert code == 0
+    deadline = time.monotonic() + 10
+    while _alive(restarted) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(restarted)
+
+
+def test_supervise_needs_the_command_line():
+    from vecstore.cli import main
+
+    assert main(["serve", "--data", "unused", "--supervise"]) == 2
