@@ -137,14 +137,7 @@ def crash_rounds(tmp_path: Path, rounds: int, seed: int) -> dict[str, int]:
 
 def test_wal_survives_sigkill_quick(tmp_path):
     stats = crash_rounds(tmp_path, rounds=8, seed=7)
-    assert stats["kills"] >= 7
-    # On a loaded machine one fsync can outlast a whole kill window, so eight rounds may end
-    # before any append was acknowledged; more rounds (bounded) make sure some were checked.
-    for seed in range(8, 16):
-        if stats["acked"]:
-            break
-        stats["acked"] += crash_rounds(tmp_path / f"more{seed}", rounds=2, seed=seed)["acked"]
-    assert stats["acked"] > 0
+    assert stats["kills"] >= 7 and stats["acked"] > 0
 
 
 @pytest.mark.slow

@@ -35,7 +35,6 @@ import logging
 import threading
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from vecstore.bulk.jobs import ImportJob
@@ -43,7 +42,6 @@ from vecstore.bulk.segments import SegmentCutter
 from vecstore.bulk.sources import open_sources
 from vecstore.bulk.validate import validate_chunk
 from vecstore.common import failpoints
-from vecstore.common.pks import pks_to_numpy
 from vecstore.errors import Cancelled, InvalidArgument, NotFoundError, NotSupported, StorageError
 from vecstore.proxy.convert import split_batch
 from vecstore.proxy.partitions import partition_key_field, route
@@ -150,12 +148,7 @@ class ImportJobs:
                     table, bad = validate_chunk(schema, chunk, src.name, skip)
                     n = table.num_rows
                     if n:
-                        if layout.auto_id:
-                            first = coord.tso.allocate(n)
-                            pks = np.arange(first, first + n, dtype=np.int64)
-                            pks = pks if layout.pk_kind == "int64" else pks.astype(str)
-                        else:
-                            pks = pks_to_numpy(table.column(layout.pk))
+                        pks = dep.proxy.primary_keys(table, layout)
                         vectors, scalars = split_batch(table, layout, pks,
                                                        route(meta, table, partition))
                         cutter.add(pks, vectors, scalars)

@@ -67,16 +67,15 @@ def vector_array(column: pa.ChunkedArray | pa.Array, spec: VectorSpec) -> np.nda
     return out
 
 
-def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: str | pa.Array
+def split_batch(table: pa.Table, layout: Layout, pks: np.ndarray, partition: pa.Array
                 ) -> tuple[dict[str, np.ndarray], pa.RecordBatch]:
-    """(vectors, scalars) of a validated table; scalars get the hidden partition column (one
-    name for every row, or one per row)."""
+    """(vectors, scalars) of a validated table; scalars get the hidden partition column (the
+    partition of every row, as ``proxy.partitions.route`` returns it)."""
     vectors = {name: vector_array(table.column(name), spec)
                for name, spec in layout.vectors.items()}
     cols = {name: _one_chunk(table.column(name)) for name in table.column_names
             if name not in layout.vectors and name != layout.pk}
-    cols[PARTITION_COLUMN] = (partition if isinstance(partition, pa.Array)
-                              else pa.repeat(pa.scalar(partition, pa.string()), len(pks)))
+    cols[PARTITION_COLUMN] = partition
     return vectors, pa.RecordBatch.from_pydict(cols)
 
 

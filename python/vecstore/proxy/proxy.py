@@ -308,19 +308,22 @@ class Proxy:
             replaces = pks_to_numpy(table.column(layout.pk))
             table = table.drop_columns([layout.pk])
         partitions = route(meta, table, partition)
-        if layout.auto_id:
-            first = self._coord.tso.allocate(min(n, 1 << 18))
-            ids = np.arange(first, first + n, dtype=np.int64) if n <= (1 << 18) else np.concatenate(
-                [np.arange(s, s + c, dtype=np.int64) for s, c in self._id_blocks(n)])
-            pks = ids if layout.pk_kind == "int64" else ids.astype(str)
-        else:
-            pks = pks_to_numpy(table.column(layout.pk))
+        pks = self.primary_keys(table, layout)
         vectors, scalars = split_batch(table, layout, pks, partitions)
         ts = self._streaming.shard(meta.id).insert(pks, vectors, scalars,
                                                    upsert=upsert and not replacing,
                                                    replaces=replaces)
         self._session_ts[meta.id] = max(ts, self._session_ts.get(meta.id, 0))
         return {"upsert_count" if upsert else "insert_count": n, "ids": pks.tolist()}
+
+    def primary_keys(self, table: Any, layout: Any) -> np.ndarray:
+        """The keys of a validated batch (an Arrow table): its own, or new ones for an auto_id
+        collection (allocated from the TSO in blocks of at most 2**18)."""
+        if not layout.auto_id:
+            return pks_to_numpy(table.column(layout.pk))
+        ids = np.concatenate([np.arange(s, s + c, dtype=np.int64)
+                              for s, c in self._id_blocks(table.num_rows)])
+        return ids if layout.pk_kind == "int64" else ids.astype(str)
 
     def _id_blocks(self, n: int) -> list[tuple[int, int]]:
         out, left = [], n

@@ -15,10 +15,8 @@ timestamps (:func:`vecstore.common.mvcc.visible`) and, later, a filter bitset.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +24,7 @@ import pyarrow as pa
 
 import vecstore
 from vecstore import _core
+from vecstore.common.pools import pool
 from vecstore.errors import InvalidArgument
 
 _KIND_DTYPES = {
@@ -59,13 +58,9 @@ def _empty(spec: VectorSpec) -> np.ndarray:
 def _prefault_later(buf: np.ndarray) -> None:
     """Populates a fresh buffer's pages in a background thread (see ``_core.prefault``): the
     first write to each page otherwise costs a fault on the insert path."""
-    global _prefault_pool
-    if _prefault_pool is None or _prefault_pool[0] != os.getpid():
-        _prefault_pool = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="vecstore-mem"))
-    _prefault_pool[1].submit(_core.prefault, buf.reshape(-1).view(np.uint8))
+    pool("mem", 1).submit(_core.prefault, buf.reshape(-1).view(np.uint8))
 
 
-_prefault_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): rebuilt after a fork
 _PREFAULT_BYTES = 4 << 20  # less than this ahead faults in less time than a hand-off takes
 _LOOKAHEAD = 4  # batches ahead of the writer whose pages are populated in the background
 

@@ -18,16 +18,16 @@ were never acknowledged (see FileWal).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
 
+from vecstore.common.pools import pool
 from vecstore.coordinator.tso import TimestampOracle
 from vecstore.errors import InvalidArgument
 from vecstore.storage.wal import Position, RecordType, Wal
@@ -87,14 +87,10 @@ _NO_DELETES = {"int64": _no_deletes(np.dtype(np.int64)), "string": _no_deletes(n
 # From this payload size an insert starts its fsync in a pool thread before staging its rows, so
 # the copy overlaps the disk; below it, handing off costs more than the copy it would overlap.
 _OVERLAP_BYTES = 1 << 20
-_sync_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): rebuilt after a fork
 
 
 def _in_background(fn: Callable[[], T]) -> Future[T]:
-    global _sync_pool
-    if _sync_pool is None or _sync_pool[0] != os.getpid():
-        _sync_pool = (os.getpid(), ThreadPoolExecutor(4, thread_name_prefix="vecstore-wal"))
-    return _sync_pool[1].submit(fn)
+    return pool("wal", 4).submit(fn)
 
 
 class _Write:
@@ -284,24 +280,23 @@ class Shard:
         then publishes in ticket order. If the record was not made durable, nothing is published
         and the staged rows are dropped (the WAL then refuses every later write, so no write
         after this one can succeed either); the StorageError propagates."""
+        error: BaseException | None = None
         try:
             wait()
-        except BaseException:
-            with self._turn:
-                while self._published != ticket:
-                    self._turn.wait()
-                if segment is not None:
-                    segment.unstage()
-                self._published += 1
-                self._turn.notify_all()
-            raise
+        except BaseException as e:  # noqa: BLE001 - re-raised below, after taking our turn
+            error = e
         with self._turn:
             while self._published != ticket:
                 self._turn.wait()
-            publish()
-            self.serviceable_ts = ts
+            if error is None:
+                publish()
+                self.serviceable_ts = ts
+            elif segment is not None:
+                segment.unstage()
             self._published += 1
             self._turn.notify_all()
+        if error is not None:
+            raise error
 
     def _quiesce(self) -> None:
         """Waits (holding ``_mu``, which the wait releases) until every issued write has
