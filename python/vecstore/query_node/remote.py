@@ -25,57 +25,26 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vecstore.errors import InternalError
 from vecstore.query_node import rpc
 from vecstore.query_node.node import QueryNode
 from vecstore.query_node.sealed import SealedSegment
 from vecstore.storage.object import ObjectStore
 from vecstore.storage.segment import DeltaInfo, Segment
+from vecstore.transport.role_process import Heartbeats, RoleFailed, RoleProcess, gone_codes
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 0.5
-# How long a heartbeat may take (VECSTORE_QUERY_NODE_HEARTBEAT_TIMEOUT_S overrides it).
-HEARTBEAT_TIMEOUT_S = float(os.environ.get("VECSTORE_QUERY_NODE_HEARTBEAT_TIMEOUT_S", "5"))
-MISSED_HEARTBEATS = 3  # in a row: a busy worker is slow, not dead
-READY_TIMEOUT_S = 120.0
 SEARCH_TIMEOUT_S = 60.0
 SEARCH_TRIES = 3
 STATUS_FILE = "query_nodes.json"  # in the data directory: the workers' pids and sockets
-
-
-class WorkerFailed(InternalError):
-    """A worker did not answer (dead, restarting, timed out) or could not do what was asked."""
-
-
-def _gone_codes() -> frozenset[Any]:
-    """Statuses of a call whose worker died, hung or is restarting: worth a restart."""
-    import grpc
-
-    c = grpc.StatusCode
-    return frozenset({c.UNAVAILABLE, c.CANCELLED, c.DEADLINE_EXCEEDED, c.UNKNOWN})
-
-
-class _Worker:
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.lock = threading.Lock()  # held while (re)starting
-        self.generation = 0
-        self.proc: subprocess.Popen | None = None
-        self.channel: Any = None
-        self.stub: rpc.Stub | None = None
-        self.missed = 0
+WorkerFailed = RoleFailed
 
 
 class WorkerPool:
@@ -93,75 +62,21 @@ class WorkerPool:
         self._next = 0
         self._stop = threading.Event()
         self.restarts = 0
-        self.workers = [_Worker(i) for i in range(count)]
+        self.workers = [RoleProcess("query-node", i, "vecstore.query_node.worker", rpc.SERVICE,
+                                    rpc.METHODS, self.data_dir, self._sockets)
+                        for i in range(count)]
         try:
             for w in self.workers:
-                self._start(w)
+                w.start(self._stop)
         except BaseException:
             self.close()
             raise
         self._write_status()
-        self._supervisor = threading.Thread(target=self._supervise, name="vecstore-qn-heartbeat",
-                                            daemon=True)
-        self._supervisor.start()
+        Heartbeats("vecstore-qn-heartbeat", self.workers, self.recover, self._stop)
 
     # ---- processes --------------------------------------------------------------------------
 
-    def _start(self, w: _Worker) -> None:
-        """Starts w's process and waits until its socket answers (w.lock held, or unshared)."""
-        import grpc
-
-        socket = os.path.join(self._sockets, f"qn-{w.index}-{w.generation}.sock")
-        logfile = open(os.path.join(self.data_dir, f"query-node-{w.index}.log"), "ab")
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
-        try:
-            w.proc = subprocess.Popen(
-                [sys.executable, "-m", "vecstore.query_node.worker", "--data", self.data_dir,
-                 "--socket", socket, "--parent", str(os.getpid())],
-                stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, env=env,
-                close_fds=True)
-        finally:
-            logfile.close()
-        w.channel = grpc.insecure_channel(f"unix:{socket}", options=[
-            ("grpc.max_send_message_length", 1 << 30),
-            ("grpc.max_receive_message_length", 1 << 30)])
-        w.stub = rpc.Stub(w.channel)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            if w.proc.poll() is not None:
-                raise WorkerFailed(f"query-node worker {w.index} exited with status "
-                                   f"{w.proc.returncode} while starting (see "
-                                   f"{self.data_dir}/query-node-{w.index}.log)")
-            if self._stop.is_set() or time.monotonic() > deadline:
-                w.proc.kill()
-                raise WorkerFailed(f"query-node worker {w.index} did not start")
-            try:
-                grpc.channel_ready_future(w.channel).result(timeout=0.5)
-                w.stub.call("Heartbeat", {}, timeout=5)
-                break
-            except (grpc.FutureTimeoutError, grpc.RpcError):
-                continue
-        w.missed = 0
-        log.info("query-node worker %d started: pid %d on %s", w.index, w.proc.pid, socket)
-
-    def _stop_process(self, w: _Worker, kill: bool) -> None:
-        if w.channel is not None:
-            w.channel.close()
-            w.channel, w.stub = None, None
-        if w.proc is not None and w.proc.poll() is None:
-            if kill:
-                w.proc.kill()
-            else:
-                w.proc.terminate()
-            try:
-                w.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                w.proc.kill()
-                w.proc.wait()
-
-    def recover(self, w: _Worker, generation: int) -> None:
+    def recover(self, w: RoleProcess, generation: int) -> None:
         """Replaces w's process unless someone did since ``generation``; reloads its segments
         and indexes on the new one."""
         with w.lock:
@@ -169,9 +84,7 @@ class WorkerPool:
                 return
             log.warning("query-node worker %d (pid %s) failed: restarting it", w.index,
                         w.proc.pid if w.proc else None)
-            self._stop_process(w, kill=True)
-            w.generation += 1
-            self._start(w)
+            w.restart(self._stop)
             with self._mu:
                 mine = [p for p, i in self._assigned.items() if i == w.index]
                 indexes = {p: dict(self._indexes.get(p, {})) for p in mine}
@@ -184,28 +97,6 @@ class WorkerPool:
         self._write_status()
         log.warning("query-node worker %d restarted (pid %d), %d segments reloaded", w.index,
                     w.proc.pid, len(mine))
-
-    def _supervise(self) -> None:
-        import grpc
-
-        while not self._stop.wait(HEARTBEAT_S):
-            for w in self.workers:
-                gen, proc, stub = w.generation, w.proc, w.stub
-                if w.lock.locked() or proc is None or stub is None:
-                    continue
-                failed = proc.poll() is not None
-                if not failed:
-                    try:
-                        stub.call("Heartbeat", {}, timeout=HEARTBEAT_TIMEOUT_S)
-                        w.missed = 0
-                    except grpc.RpcError:
-                        w.missed += 1
-                        failed = w.missed >= MISSED_HEARTBEATS
-                if failed:
-                    try:
-                        self.recover(w, gen)
-                    except Exception:
-                        log.exception("could not restart query-node worker %d", w.index)
 
     def _write_status(self) -> None:
         status = {"server": os.getpid(), "sockets": self._sockets,
@@ -221,7 +112,7 @@ class WorkerPool:
         self._stop.set()
         for w in self.workers:
             with w.lock:
-                self._stop_process(w, kill=False)
+                w.stop(kill=False)
         shutil.rmtree(self._sockets, ignore_errors=True)
         try:
             os.remove(os.path.join(self.data_dir, STATUS_FILE))
@@ -230,7 +121,7 @@ class WorkerPool:
 
     # ---- calls ------------------------------------------------------------------------------
 
-    def _load_on(self, w: _Worker, prefix: str) -> None:
+    def _load_on(self, w: RoleProcess, prefix: str) -> None:
         assert w.stub is not None
         w.stub.call("Load", {"prefix": prefix}, timeout=SEARCH_TIMEOUT_S)
 
@@ -264,7 +155,7 @@ class WorkerPool:
                         continue
                     except grpc.RpcError as e2:
                         last, code = e2, e2.code()
-                if code not in _gone_codes():
+                if code not in gone_codes():
                     # It answered, with an error: a restart would not help.
                     raise WorkerFailed(f"query-node worker {index} could not {method} "
                                        f"{prefix}: {code.name} {last.details()}") from last

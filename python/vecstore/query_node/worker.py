@@ -14,21 +14,18 @@ SIGTERM stops it at once (it holds nothing to flush).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
-import signal
 import sys
 import threading
-import time
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vecstore.errors import NotFoundError, VecstoreError
+from vecstore.errors import NotFoundError
 from vecstore.query_node import rpc
+from vecstore.transport.role_main import call, serve_role
 
 log = logging.getLogger("vecstore.query_node.worker")
 
@@ -43,23 +40,6 @@ class WorkerNode:
         self._mu = threading.Lock()
         self._segments: dict[str, Any] = {}
 
-    def _call(self, fn: Any, request: bytes, context: Any) -> bytes:
-        import grpc
-
-        try:
-            header, arrays = rpc.decode(request)
-            out = fn(header, arrays)
-            return rpc.encode(*out) if isinstance(out, tuple) else rpc.encode(out)
-        except NotFoundError as e:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(e))
-        except (VecstoreError, ValueError, TypeError, KeyError) as e:
-            log.warning("bad request to %s: %s", fn.__name__, e)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{type(e).__name__}: {e}")
-        except Exception as e:  # reported to the caller, who falls back or retries
-            log.exception("%s failed", fn.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
-        raise AssertionError("unreachable")
-
     def _segment(self, prefix: str) -> Any:
         with self._mu:
             got = self._segments.get(prefix)
@@ -71,19 +51,19 @@ class WorkerNode:
     # ---- methods ----------------------------------------------------------------------------
 
     def Heartbeat(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return self._call(self._heartbeat, request, context)
+        return call(self._heartbeat, request, context)
 
     def Load(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return self._call(self._load, request, context)
+        return call(self._load, request, context)
 
     def Release(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return self._call(self._release, request, context)
+        return call(self._release, request, context)
 
     def Attach(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return self._call(self._attach, request, context)
+        return call(self._attach, request, context)
 
     def Search(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return self._call(self._search, request, context)
+        return call(self._search, request, context)
 
     def _heartbeat(self, header: dict, arrays: dict) -> dict:
         with self._mu:
@@ -145,61 +125,8 @@ class WorkerNode:
                     "dist": np.asarray(dist, dtype=np.float32)}
 
 
-def _watch_parent(parent: int, socket: str, stop: threading.Event) -> None:
-    while not stop.wait(0.5):
-        if os.getppid() != parent:
-            log.warning("parent %d is gone: exiting", parent)
-            _unlink(socket)
-            try:  # the killed server's socket directory, once its last worker is gone
-                os.rmdir(os.path.dirname(socket))
-            except OSError:
-                pass
-            os._exit(0)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
-    import grpc
-
-    p = argparse.ArgumentParser(prog="vecstore.query_node.worker")
-    p.add_argument("--data", required=True)
-    p.add_argument("--socket", required=True)
-    p.add_argument("--parent", type=int, default=0)
-    p.add_argument("--threads", type=int, default=8, help="concurrent calls (default 8)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format=f"%(asctime)s %(levelname)s query-node[{os.getpid()}] "
-                               "%(name)s: %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if args.parent:
-        threading.Thread(target=_watch_parent, args=(args.parent, args.socket, stop),
-                         daemon=True).start()
-    _unlink(args.socket)  # a stale socket of a killed worker
-    node = WorkerNode(args.data)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads,
-                                                    thread_name_prefix="qn-rpc"),
-                         options=[("grpc.max_send_message_length", 1 << 30),
-                                  ("grpc.max_receive_message_length", 1 << 30)])
-    server.add_generic_rpc_handlers((rpc.method_handlers(node),))
-    if not server.add_insecure_port(f"unix:{args.socket}"):
-        log.error("cannot listen on %s", args.socket)
-        return 2
-    server.start()
-    log.info("serving %s on %s", args.data, args.socket)
-    started = time.monotonic()
-    while not stop.wait(0.5):
-        pass
-    log.info("stopping after %.1f s", time.monotonic() - started)
-    server.stop(0)
-    _unlink(args.socket)
-    return 0
+    return serve_role("query-node", rpc.SERVICE, rpc.METHODS, WorkerNode, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,161 @@
+"""The parent side of a role process: :class:`RoleProcess` starts ``python -m MODULE --data DIR
+--socket PATH --parent PID`` (subprocess, never fork: the parent has threads and gRPC), waits
+until its socket answers a ``Heartbeat``, and replaces it (a new generation on a new socket) when
+asked. :class:`Heartbeats` is the supervisor thread that notices a dead or hung process.
+
+Every role's log goes to ``DATA/<kind>-<index>.log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from vecstore.errors import InternalError
+from vecstore.transport import rpc
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 120.0
+HEARTBEAT_S = 0.5
+# How long a heartbeat may take (VECSTORE_ROLE_HEARTBEAT_TIMEOUT_S overrides it).
+HEARTBEAT_TIMEOUT_S = float(os.environ.get(
+    "VECSTORE_ROLE_HEARTBEAT_TIMEOUT_S",
+    os.environ.get("VECSTORE_QUERY_NODE_HEARTBEAT_TIMEOUT_S", "5")))
+MISSED_HEARTBEATS = 3  # in a row: a busy process is slow, not dead
+
+
+class RoleFailed(InternalError):
+    """A role process did not answer (dead, restarting, timed out) or could not do what was
+    asked."""
+
+
+def gone_codes() -> frozenset[Any]:
+    """Statuses of a call whose process died, hung or is restarting: worth a restart."""
+    import grpc
+
+    c = grpc.StatusCode
+    return frozenset({c.UNAVAILABLE, c.CANCELLED, c.DEADLINE_EXCEEDED, c.UNKNOWN})
+
+
+class RoleProcess:
+    """One role process (``kind`` names it in logs and file names). ``lock`` is held while it
+    (re)starts; ``generation`` counts its starts, so a caller that saw a failure restarts it only
+    if nobody did since."""
+
+    def __init__(self, kind: str, index: int, module: str, service: str,
+                 methods: Sequence[str], data_dir: str, sockets: str) -> None:
+        self.kind, self.index, self.module = kind, index, module
+        self.service, self.methods = service, tuple(methods)
+        self.data_dir, self.sockets = data_dir, sockets
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.proc: subprocess.Popen | None = None
+        self.channel: Any = None
+        self.stub: rpc.Stub | None = None
+        self.missed = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Starts the process and waits until its socket answers (``lock`` held, or unshared)."""
+        import grpc
+
+        socket = os.path.join(self.sockets, f"{self.kind}-{self.index}-{self.generation}.sock")
+        logname = os.path.join(self.data_dir, f"{self.kind}-{self.index}.log")
+        logfile = open(logname, "ab")
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module, "--data", self.data_dir,
+                 "--socket", socket, "--parent", str(os.getpid())],
+                stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT, env=env,
+                close_fds=True)
+        finally:
+            logfile.close()
+        self.channel = grpc.insecure_channel(f"unix:{socket}", options=rpc.CHANNEL_OPTIONS)
+        self.stub = rpc.Stub(self.channel, self.service, self.methods)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                raise RoleFailed(f"{self.kind} {self.index} exited with status "
+                                 f"{self.proc.returncode} while starting (see {logname})")
+            if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RoleFailed(f"{self.kind} {self.index} did not start (see {logname})")
+            try:
+                grpc.channel_ready_future(self.channel).result(timeout=0.5)
+                self.stub.call("Heartbeat", {}, timeout=5)
+                break
+            except (grpc.FutureTimeoutError, grpc.RpcError):
+                continue
+        self.missed = 0
+        log.info("%s %d started: pid %d on %s", self.kind, self.index, self.proc.pid, socket)
+
+    def stop(self, kill: bool) -> None:
+        """Stops the process (SIGKILL with ``kill``, else SIGTERM and a wait)."""
+        if self.channel is not None:
+            self.channel.close()
+            self.channel, self.stub = None, None
+        if self.proc is not None and self.proc.poll() is None:
+            if kill:
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self, stop: threading.Event | None = None) -> None:
+        """Kills what is left of the process and starts the next generation (``lock`` held)."""
+        self.stop(kill=True)
+        self.generation += 1
+        self.start(stop)
+
+
+class Heartbeats:
+    """A daemon thread that heartbeats ``processes`` every HEARTBEAT_S and calls
+    ``on_failed(process, generation)`` for one whose process exited or that missed
+    MISSED_HEARTBEATS in a row (a hung process). ``on_failed`` restarts it (or not); a process
+    being restarted (its lock held) is skipped."""
+
+    def __init__(self, name: str, processes: Sequence[RoleProcess],
+                 on_failed: Callable[[RoleProcess, int], None], stop: threading.Event) -> None:
+        self._processes, self._on_failed, self._stop = processes, on_failed, stop
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import grpc
+
+        while not self._stop.wait(HEARTBEAT_S):
+            for p in self._processes:
+                gen, proc, stub = p.generation, p.proc, p.stub
+                if p.lock.locked() or proc is None or stub is None:
+                    continue
+                failed = proc.poll() is not None
+                if not failed:
+                    try:
+                        stub.call("Heartbeat", {}, timeout=HEARTBEAT_TIMEOUT_S)
+                        p.missed = 0
+                    except (grpc.RpcError, ValueError):
+                        p.missed += 1
+                        failed = p.missed >= MISSED_HEARTBEATS
+                if failed:
+                    try:
+                        self._on_failed(p, gen)
+                    except Exception:
+                        log.exception("could not recover %s %d", p.kind, p.index)
