@@ -21,9 +21,7 @@ mapping, so a client never sees a worker's death, only a slower answer.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -37,7 +35,14 @@ from vecstore.query_node.node import QueryNode
 from vecstore.query_node.sealed import SealedSegment
 from vecstore.storage.object import ObjectStore
 from vecstore.storage.segment import DeltaInfo, Segment
-from vecstore.transport.role_process import Heartbeats, RoleFailed, RoleProcess, gone_codes
+from vecstore.transport.role_process import (
+    Heartbeats,
+    RoleFailed,
+    RoleProcess,
+    gone_codes,
+    remove_status,
+    write_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +104,7 @@ class WorkerPool:
                     w.proc.pid, len(mine))
 
     def _write_status(self) -> None:
-        status = {"server": os.getpid(), "sockets": self._sockets,
-                  "workers": [{"index": w.index, "pid": w.proc.pid if w.proc else None,
-                               "generation": w.generation} for w in self.workers]}
-        path = os.path.join(self.data_dir, STATUS_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(status, f)
-        os.replace(tmp, path)
+        write_status(self.data_dir, STATUS_FILE, self.workers, sockets=self._sockets)
 
     def close(self) -> None:
         self._stop.set()
@@ -114,10 +112,7 @@ class WorkerPool:
             with w.lock:
                 w.stop(kill=False)
         shutil.rmtree(self._sockets, ignore_errors=True)
-        try:
-            os.remove(os.path.join(self.data_dir, STATUS_FILE))
-        except OSError:
-            pass
+        remove_status(self.data_dir, STATUS_FILE)
 
     # ---- calls ------------------------------------------------------------------------------
 

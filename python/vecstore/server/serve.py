@@ -16,7 +16,8 @@ text on loopback), ``--log-file`` (one JSON line per request; default ``DATA/ser
 
 ``--query-nodes N`` (default 0: the query node runs in the server process) runs the sealed
 segments' vector searches in N worker processes (:mod:`vecstore.query_node.remote`), restarted
-when they die.
+when they die. ``--streaming-nodes N`` (default 0) has N streaming-node processes write the WAL
+channels (:mod:`vecstore.streaming_node.remote`), reassigned when one dies.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--query-nodes", type=int, default=0, metavar="N",
                    help="run sealed-segment searches in N query-node worker processes "
                         "(default 0: in the server process)")
+    p.add_argument("--streaming-nodes", type=int, default=0, metavar="N",
+                   help="write the WAL channels in N streaming-node processes, reassigned "
+                        "when one dies (default 0: in the server process)")
     p.add_argument("--supervise", action="store_true",
                    help="run the server as a child process and restart it if it dies (a crash "
                         "or SIGKILL); it recovers from the WAL and segment files")
@@ -103,14 +107,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"vecstore serve: --{name.replace('_', '-')} must be at least 1",
                   file=sys.stderr)
             return 2
-    if args.query_nodes < 0:
-        print("vecstore serve: --query-nodes must be 0 or more", file=sys.stderr)
-        return 2
-    if args.query_nodes:
-        from vecstore.query_node.remote import factory
-        from vecstore.transport import embedded
+    for name in ("query_nodes", "streaming_nodes"):
+        if getattr(args, name) < 0:
+            print(f"vecstore serve: --{name.replace('_', '-')} must be 0 or more",
+                  file=sys.stderr)
+            return 2
+    from vecstore.transport import embedded
 
-        embedded.QUERY_NODE_FACTORY = factory(args.query_nodes)
+    if args.query_nodes:
+        from vecstore.query_node.remote import factory as query_nodes
+
+        embedded.QUERY_NODE_FACTORY = query_nodes(args.query_nodes)
+    if args.streaming_nodes:
+        from vecstore.streaming_node.remote import factory as streaming_nodes
+
+        embedded.STREAMING_NODE_FACTORY = streaming_nodes(args.streaming_nodes)
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("vecstore").setLevel(level)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from vecstore.errors import InvalidArgument
@@ -24,9 +25,19 @@ from vecstore.storage.fsutil import text_path
 from vecstore.storage.lock import DataDirLock
 from vecstore.storage.meta import SqliteMetaStore
 from vecstore.storage.object import LocalObjectStore
-from vecstore.storage.wal import FileWal
+from vecstore.storage.wal import FileWal, Wal
 
 _CHANNEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_channel(channel: object) -> str:
+    """``channel`` if it is a valid WAL channel name, else InvalidArgument."""
+    if not isinstance(channel, str) or not _CHANNEL_RE.match(channel):
+        raise InvalidArgument(
+            f"invalid WAL channel name {channel!r}: use 1-128 letters, digits, '_', '.' or "
+            "'-', starting with a letter or digit"
+        )
+    return channel
 
 
 class DataDir:
@@ -37,8 +48,11 @@ class DataDir:
                  create: bool = True) -> None:
         self.path = Path(text_path(path, "data directory")).absolute()
         self._mu = threading.Lock()
-        self._wals: dict[str, FileWal] = {}
+        self._wals: dict[str, Wal] = {}
         self._closed = False
+        # Opens a channel's WAL where it is not a FileWal in this process: ``vecstore serve
+        # --streaming-nodes N`` sets it (the WAL is written by a streaming-node process).
+        self.wal_opener: Callable[[str], Wal] | None = None
         self.lock = DataDirLock(self.path, role=role, create=create).acquire()
         try:
             self.meta = SqliteMetaStore(str(self.path / "meta.sqlite"))
@@ -51,19 +65,18 @@ class DataDir:
             self.lock.release()
             raise
 
-    def wal(self, channel: str, **options: object) -> FileWal:
+    def wal(self, channel: str, **options: object) -> Wal:
         """The WAL of ``channel`` (opened, and recovered, on first use; later calls return the
         same object and must not pass options). Channel names: letters, digits, ``_ . -``."""
-        if not isinstance(channel, str) or not _CHANNEL_RE.match(channel):
-            raise InvalidArgument(
-                f"invalid WAL channel name {channel!r}: use 1-128 letters, digits, '_', '.' or "
-                "'-', starting with a letter or digit"
-            )
+        check_channel(channel)
         with self._mu:
             self._check_open()
             wal = self._wals.get(channel)
             if wal is None:
-                wal = FileWal(self.path / "wal" / channel, **options)  # type: ignore[arg-type]
+                if self.wal_opener is not None and not options:
+                    wal = self.wal_opener(channel)
+                else:
+                    wal = FileWal(self.path / "wal" / channel, **options)  # type: ignore[arg-type]
                 self._wals[channel] = wal
             elif options:
                 raise InvalidArgument(

@@ -38,6 +38,28 @@ class StreamingNode:
                 self._shards[collection_id] = shard
             return shard
 
+    @staticmethod
+    def collection_of(channel: str) -> int | None:
+        """The collection whose channel is ``channel`` (None for another name)."""
+        if channel.startswith("c") and channel[1:].isdigit():
+            return int(channel[1:])
+        return None
+
+    def reopen(self, collection_id: int, segment_id: int, checkpoint: Position | None) -> Shard:
+        """Replaces the collection's shard with one rebuilt from its log: the channel's WAL is
+        closed and opened again (on a streaming node: wherever it is assigned now) and replayed
+        from ``checkpoint`` into a new growing segment ``segment_id``. Writes still in flight
+        on the old shard fail; what they made durable is replayed."""
+        old = self.shard(collection_id)
+        channel = self.channel(collection_id)
+        self._dir.close_wal(channel)
+        shard = Shard(self._dir.wal(channel), self._tso, old.specs, pk_kind=old.pk_kind,
+                      segment_id=segment_id, checkpoint=checkpoint)
+        shard.on_insert = old.on_insert
+        with self._mu:
+            self._shards[collection_id] = shard
+        return shard
+
     def shard(self, collection_id: int) -> Shard:
         with self._mu:
             shard = self._shards.get(collection_id)

@@ -343,6 +343,14 @@ class Shard:
             self._del_pk, self._del_ts = [dpk], [dts]
         return self._del_pk[0], self._del_ts[0]
 
+    @property
+    def specs(self) -> dict[str, VectorSpec]:
+        return dict(self._specs)
+
+    @property
+    def pk_kind(self) -> str:
+        return self._pk_kind
+
     def snapshot(self, ts: int | None = None) -> ShardSnapshot:
         """The growing data and deletes for a read at ``ts`` (default: everything applied).
         Snapshots are immutable: while nothing changed since the last one (the same timestamp,

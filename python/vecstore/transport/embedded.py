@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 # The query node of deployments built without one: None is the in-process QueryNode. ``vecstore
 # serve --query-nodes N`` sets a factory (deployment -> QueryNode) for its process.
 QUERY_NODE_FACTORY: Callable[[EmbeddedDeployment], QueryNode] | None = None
+# Where WAL channels are written: None is this process (FileWal). ``vecstore serve
+# --streaming-nodes N`` sets a factory (deployment -> StreamingNodes) of writer processes.
+STREAMING_NODE_FACTORY: Callable[[EmbeddedDeployment], Any] | None = None
 
 
 class EmbeddedDeployment:
@@ -77,7 +80,12 @@ class EmbeddedDeployment:
         self.datadir = DataDir(path, role="embedded")
         self.data: DataNode | None = None
         self.builder: IndexBuilder | None = None
+        self.wal_nodes: Any = None
         try:
+            if STREAMING_NODE_FACTORY is not None:
+                self.wal_nodes = STREAMING_NODE_FACTORY(self)
+                self.datadir.wal_opener = self.wal_nodes.open
+                self.wal_nodes.on_channel_lost = self.recover_channel
             self.config = config if config is not None else DataNodeConfig.from_env()
             self.coordinator = Coordinator(self.datadir.meta)
             self.streaming = StreamingNode(self.datadir, self.coordinator.tso)
@@ -110,6 +118,8 @@ class EmbeddedDeployment:
                 self.data.stop()
             self._close_query()
             self.datadir.close()
+            if self.wal_nodes is not None:
+                self.wal_nodes.close()
             raise
 
     def _collect_garbage(self, metas: list[Any]) -> None:
@@ -161,6 +171,22 @@ class EmbeddedDeployment:
             with self._mu:
                 is_open = collection_id in self._pk_dtypes
             yield self.streaming.shard(collection_id) if is_open else None
+
+    def recover_channel(self, channel: str) -> None:
+        """Rebuilds the shard of ``channel`` from its log, after its WAL failed (its streaming
+        node died): between two tasks of the collection, from the last flush's checkpoint, into
+        a new growing segment. A handed-over segment whose flush did not commit is dropped: its
+        rows are after the checkpoint, so the replay brings them back."""
+        collection_id = self.streaming.collection_of(channel)
+        if collection_id is None:
+            return
+        with self._task(collection_id) as shard:
+            if shard is None:
+                return  # dropped meanwhile
+            self._pending.pop(collection_id, None)
+            new = self.streaming.reopen(collection_id, self.coordinator.next_segment_id(),
+                                        self.coordinator.checkpoint(collection_id))
+        log.warning("recovered channel %s: %d WAL records replayed", channel, new.replayed)
 
     # ---- flush ------------------------------------------------------------------------------
 
@@ -412,7 +438,9 @@ class EmbeddedDeployment:
         if self.data is not None:
             self.data.stop()  # lets a task in progress finish first
         self._close_query()
-        self.datadir.close()
+        self.datadir.close()  # closes the WALs: on their streaming nodes too
+        if self.wal_nodes is not None:
+            self.wal_nodes.close()
 
     def _close_query(self) -> None:
         # A query node with worker processes stops them.

@@ -126,6 +126,28 @@ class RoleProcess:
         self.start(stop)
 
 
+def write_status(data_dir: str, name: str, processes: Sequence[RoleProcess],
+                 **extra: Any) -> None:
+    """Writes ``DATA/name``: the server's pid and each process's index, pid and generation (and
+    ``extra``), replaced atomically: what an operator or a fault test reads to find them."""
+    import json
+
+    status = {"server": os.getpid(), **extra,
+              "workers": [{"index": p.index, "pid": p.pid, "generation": p.generation}
+                          for p in processes]}
+    path = os.path.join(data_dir, name)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(status, f)
+    os.replace(path + ".tmp", path)
+
+
+def remove_status(data_dir: str, name: str) -> None:
+    try:
+        os.remove(os.path.join(data_dir, name))
+    except OSError:
+        pass
+
+
 class Heartbeats:
     """A daemon thread that heartbeats ``processes`` every HEARTBEAT_S and calls
     ``on_failed(process, generation)`` for one whose process exited or that missed

@@ -10,7 +10,7 @@ every write. Format: cpp/wal/wal_format.h and docs/formats.md; the encoder and d
     wal.close()
 """
 
-from vecstore.storage.wal.log import FileWal
+from vecstore.storage.wal.log import FileWal, read_log
 from vecstore.storage.wal.protocol import Wal
 from vecstore.storage.wal.records import (
     Position,
@@ -23,6 +23,7 @@ from vecstore.storage.wal.records import (
 
 __all__ = [
     "FileWal",
+    "read_log",
     "Position",
     "RecordType",
     "SkippedRange",

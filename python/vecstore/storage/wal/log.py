@@ -50,7 +50,7 @@ def _file_name(seq: int) -> str:
     return f"{seq:020d}.log"
 
 
-def _payload_parts(payload: object) -> list[memoryview]:
+def payload_parts(payload: object) -> list[memoryview]:
     """The payload as a list of contiguous byte views (one, unless given as a list or tuple)."""
     if isinstance(payload, (list, tuple)):
         if not payload:
@@ -284,7 +284,7 @@ class FileWal:
                 raise InvalidArgument(f"{name} must be an int in [0, 2**64), got {v!r}")
         if end < ts_begin:
             raise InvalidArgument(f"ts_end ({end}) is before ts_begin ({ts_begin})")
-        parts = _payload_parts(payload)
+        parts = payload_parts(payload)
         flags = 0
         if self._zstd_c is not None:
             parts = [memoryview(self._zstd_c.compress(b"".join(parts)))]
@@ -386,40 +386,8 @@ class FileWal:
         CorruptionError naming the file and offset (or is skipped and reported in
         ``read_report`` with ``on_damage="skip"``). A torn tail of the newest file ends the
         iteration quietly: it holds only unacknowledged bytes."""
-        if from_position is not None and not isinstance(from_position, Position):
-            raise InvalidArgument(
-                f"from_position must be a Position returned by append, got "
-                f"{type(from_position).__name__}"
-            )
-        seqs = self._files()
-        if from_position is not None:
-            if seqs and from_position.seq < seqs[0]:
-                raise InvalidArgument(
-                    f"{from_position} is before the oldest retained WAL file {seqs[0]} "
-                    "(truncated); read from a later position"
-                )
-            seqs = [s for s in seqs if s >= from_position.seq]
         self.read_report: list[SkippedRange] = []
-        zstd_d = None
-        for i, seq in enumerate(seqs):
-            start = from_position.offset if from_position and seq == from_position.seq else None
-            scan = _FileScan(self._path(seq), seq, tail_file=i == len(seqs) - 1, skip=self._skip)
-            for entry in scan.records(start):
-                payload = entry.payload
-                if entry.flags & _FLAG_ZSTD:
-                    if zstd_d is None:
-                        import zstandard
-
-                        zstd_d = zstandard.ZstdDecompressor()
-                    try:
-                        payload = zstd_d.decompress(payload)
-                    except Exception as e:  # zstandard.ZstdError: checksummed frame is damaged
-                        raise CorruptionError(
-                            f"WAL record at {entry.position} failed to decompress: {e}"
-                        ) from e
-                yield WalEntry(entry.position, entry.end, entry.type, entry.ts_begin,
-                               entry.ts_end, payload)
-            self.read_report.extend(scan.skipped)
+        return read_log(self._dir, from_position, skip=self._skip, report=self.read_report)
 
     # ---- retention and lifecycle -------------------------------------------------------------
 
@@ -539,3 +507,53 @@ class _FileScan:
                                     for o, n, why in reader.skipped]
                 finally:
                     del reader  # releases its view of the mmap before the mmap closes
+
+
+def read_log(directory: str | os.PathLike[str], from_position: Position | None = None, *,
+             skip: bool = False, report: list[SkippedRange] | None = None
+             ) -> Iterator[WalEntry]:
+    """The records of the log in ``directory`` from ``from_position`` on, read-only (no
+    recovery, no lock): :meth:`FileWal.read` for the log's writer, and the reader of a log
+    another process writes (a streaming node's), which made the records durable before
+    acknowledging them. ``skip``: step over damage, appending it to ``report``."""
+    if from_position is not None and not isinstance(from_position, Position):
+        raise InvalidArgument(
+            f"from_position must be a Position returned by append, got "
+            f"{type(from_position).__name__}"
+        )
+    directory = Path(directory)
+    seqs = sorted(int(m.group(1)) for m in map(_FILE_RE.match, os.listdir(directory)) if m)
+    return _read_files(directory, seqs, from_position, skip,
+                       report if report is not None else [])
+
+
+def _read_files(directory: Path, seqs: list[int], from_position: Position | None, skip: bool,
+                report: list[SkippedRange]) -> Iterator[WalEntry]:
+    if from_position is not None:
+        if seqs and from_position.seq < seqs[0]:
+            raise InvalidArgument(
+                f"{from_position} is before the oldest retained WAL file {seqs[0]} "
+                "(truncated); read from a later position"
+            )
+        seqs = [s for s in seqs if s >= from_position.seq]
+    zstd_d = None
+    for i, seq in enumerate(seqs):
+        start = from_position.offset if from_position and seq == from_position.seq else None
+        scan = _FileScan(directory / _file_name(seq), seq, tail_file=i == len(seqs) - 1,
+                         skip=skip)
+        for entry in scan.records(start):
+            payload = entry.payload
+            if entry.flags & _FLAG_ZSTD:
+                if zstd_d is None:
+                    import zstandard
+
+                    zstd_d = zstandard.ZstdDecompressor()
+                try:
+                    payload = zstd_d.decompress(payload)
+                except Exception as e:  # zstandard.ZstdError: checksummed frame is damaged
+                    raise CorruptionError(
+                        f"WAL record at {entry.position} failed to decompress: {e}"
+                    ) from e
+            yield WalEntry(entry.position, entry.end, entry.type, entry.ts_begin,
+                           entry.ts_end, payload)
+        report.extend(scan.skipped)

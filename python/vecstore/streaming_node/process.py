@@ -1,0 +1,166 @@
+"""A streaming-node process: ``python -m vecstore.streaming_node.process --data DIR --socket
+PATH``, the writer of the WAL channels the server assigns it (``vecstore serve
+--streaming-nodes N``; :mod:`vecstore.streaming_node.remote` is the server's side).
+
+A channel's log files are written by exactly one process at a time: the server opens a channel on
+one node, and before it opens it on another it kills the first (a dead node writes nothing). An
+``Open`` recovers the log (truncates a torn tail: bytes no caller was told were durable) and
+starts a session; appends carry the session and a sequence number, and are written in sequence
+order whatever order they arrive in (gRPC calls overtake each other), so the log order is the
+order the server's shard logged them in. A record is acknowledged once it is durable (fsync,
+shared by concurrent appends: group commit).
+
+Methods of ``vecstore.StreamingNode`` (messages: :mod:`vecstore.transport.rpc`; a position is
+``[seq, offset]``):
+
+``Heartbeat``  {} -> {"pid", "channels"}
+``Open``       {"channel"} -> {"session", "end"}: (re)opens the channel's log, recovered
+``Append``     {"channel", "session", "seq", "type", "ts_begin", "ts_end"} + array ``payload``
+               -> {"position", "end"} once the record is durable
+``Truncate``   {"channel", "session", "position"} -> {"files"}: drops files before position
+``Sync``       {"channel", "session"} -> {}
+``Close``      {"channel", "session"} -> {}: syncs and closes the channel's log
+
+A call naming a session that is not the channel's current one answers NOT_FOUND (the channel was
+reopened, here or elsewhere): its caller must not write.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from vecstore.errors import NotFoundError, StorageError
+from vecstore.storage.datadir import check_channel
+from vecstore.storage.wal import FileWal, Position, RecordType
+from vecstore.transport.role_main import call, serve_role
+
+SERVICE = "vecstore.StreamingNode"
+METHODS = ("Heartbeat", "Open", "Append", "Truncate", "Sync", "Close")
+TURN_TIMEOUT_S = 60.0  # an append waits this long at most for the ones before it to arrive
+
+log = logging.getLogger("vecstore.streaming_node.process")
+
+
+class _Channel:
+    def __init__(self, wal: FileWal, session: int) -> None:
+        self.wal, self.session = wal, session
+        self.turn = threading.Condition()
+        self.next_seq = 0
+
+
+def _pos(p: Position) -> list[int]:
+    return [p.seq, p.offset]
+
+
+class WalNode:
+    """The channels this process writes, and the RPC methods over them."""
+
+    def __init__(self, data_dir: str) -> None:
+        self._root = Path(data_dir) / "wal"
+        self._mu = threading.Lock()
+        self._channels: dict[str, _Channel] = {}
+        self._sessions = itertools.count(int.from_bytes(os.urandom(4), "little") << 16)
+
+    def _channel(self, header: dict) -> _Channel:
+        name = str(header["channel"])
+        with self._mu:
+            ch = self._channels.get(name)
+        if ch is None or ch.session != int(header["session"]):
+            raise NotFoundError(f"channel {name} session {header['session']} is not open on "
+                                f"streaming node {os.getpid()}")
+        return ch
+
+    # ---- methods ----------------------------------------------------------------------------
+
+    def Heartbeat(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return call(self._heartbeat, request, context)
+
+    def Open(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return call(self._open, request, context)
+
+    def Append(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return call(self._append, request, context)
+
+    def Truncate(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return call(self._truncate, request, context)
+
+    def Sync(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return call(self._sync, request, context)
+
+    def Close(self, request: bytes, context: Any) -> bytes:  # noqa: N802
+        return call(self._close, request, context)
+
+    def _heartbeat(self, header: dict, arrays: dict) -> dict:
+        with self._mu:
+            return {"pid": os.getpid(), "channels": sorted(self._channels)}
+
+    def _open(self, header: dict, arrays: dict) -> dict:
+        name = check_channel(header["channel"])
+        with self._mu:
+            old = self._channels.pop(name, None)
+            if old is not None:
+                old.wal.close()
+            wal = FileWal(self._root / name)  # recovers: truncates a torn tail
+            ch = _Channel(wal, next(self._sessions))
+            self._channels[name] = ch
+        log.info("opened channel %s (session %d) at %s", name, ch.session, wal.end_position)
+        return {"session": ch.session, "end": _pos(wal.end_position)}
+
+    def _append(self, header: dict, arrays: dict) -> dict:
+        ch = self._channel(header)
+        seq = int(header["seq"])
+        with ch.turn:
+            if not ch.turn.wait_for(lambda: ch.next_seq >= seq, TURN_TIMEOUT_S):
+                raise StorageError(f"append {seq} to {header['channel']} waited "
+                                   f"{TURN_TIMEOUT_S:.0f} s for append {ch.next_seq}")
+            if ch.next_seq != seq:
+                raise ValueError(f"append {seq} to {header['channel']} arrived twice")
+            try:
+                pending = ch.wal.append_pending(arrays["payload"], type=RecordType(header["type"]),
+                                                ts_begin=int(header["ts_begin"]),
+                                                ts_end=int(header["ts_end"]))
+                end = ch.wal.end_position
+            finally:  # a failed append poisons the log: later ones fail too, in their turn
+                ch.next_seq += 1
+                ch.turn.notify_all()
+        position = pending.wait()
+        return {"position": _pos(position), "end": _pos(end)}
+
+    def _truncate(self, header: dict, arrays: dict) -> dict:
+        ch = self._channel(header)
+        seq, offset = header["position"]
+        return {"files": ch.wal.truncate_before(Position(int(seq), int(offset)))}
+
+    def _sync(self, header: dict, arrays: dict) -> dict:
+        self._channel(header).wal.sync()
+        return {}
+
+    def _close(self, header: dict, arrays: dict) -> dict:
+        ch = self._channel(header)
+        with self._mu:
+            if self._channels.get(str(header["channel"])) is ch:
+                del self._channels[str(header["channel"])]
+        ch.wal.close()
+        log.info("closed channel %s", header["channel"])
+        return {}
+
+    def close(self) -> None:
+        with self._mu:
+            channels, self._channels = list(self._channels.values()), {}
+        for ch in channels:
+            ch.wal.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return serve_role("streaming-node", SERVICE, METHODS, WalNode, argv,
+                      on_stop=lambda node: node.close())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Streaming nodes as processes (``vecstore serve --streaming-nodes N``): the WAL channels are
+written by node processes; a node killed with SIGKILL during ingestion loses no acknowledged row:
+its channels move to a live node, the shards are rebuilt from the log, writes resume, and the
+rows are all there after a restart too. Checked in the embedded wiring with the nodes as
+processes (threads writing) and through pymilvus against ``vecstore serve``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import vecstore
+from tests.unit.server.conftest import spawn, stop, wait_ready
+from vecstore.transport import embedded
+
+pytest.importorskip("grpc")
+
+DIM = 8
+
+
+def _status(data) -> dict:
+    return json.loads((data / "streaming_nodes.json").read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[int],
+            failed: list[int], seed: int) -> None:
+    """Inserts 20-row batches of ids from ``start`` until told to stop, recording which were
+    acknowledged and which failed (a failed batch may or may not have reached the log)."""
+    rng = np.random.default_rng(seed)
+    lo = start
+    while not stop_at.is_set():
+        rows = [{"id": i, "vector": rng.standard_normal(DIM).tolist()} for i in range(lo, lo + 20)]
+        try:
+            client.insert(name, rows)
+            acked.extend(range(lo, lo + 20))
+        except Exception:  # noqa: BLE001 - the node died under this write: not acknowledged
+            failed.extend(range(lo, lo + 20))
+            time.sleep(0.05)
+        lo += 20
+
+
+def _ids(client, name: str) -> set[int]:
+    return {r["id"] for r in client.query(name, filter="id >= 0", output_fields=["id"],
+                                          limit=16384)}
+
+
+@pytest.fixture()
+def nodes(monkeypatch):
+    from vecstore.streaming_node.remote import factory
+
+    monkeypatch.setattr(embedded, "STREAMING_NODE_FACTORY", factory(2))
+
+
+def test_sigkill_during_ingestion_loses_no_acknowledged_row(tmp_path, nodes):
+    data = tmp_path / "db"
+    client = vecstore.MilvusClient(str(data))
+    for name in ("a", "b"):
+        client.create_collection(name, dimension=DIM)
+    assert sorted(_status(data)["channels"].values()) == [0, 1]  # one channel per node
+    stop_at = threading.Event()
+    acked = {"a": [], "b": []}
+    failed = {"a": [], "b": []}
+    writers = [threading.Thread(target=_ingest, args=(client, name, 0, stop_at, acked[name],
+                                                      failed[name], i))
+               for i, name in enumerate(("a", "b"))]
+    for t in writers:
+        t.start()
+    try:
+        for round_ in range(2):
+            time.sleep(0.6)
+            victim = _status(data)["workers"][round_ % 2]
+            os.kill(victim["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + 60
+            while _status(data)["workers"][round_ % 2]["generation"] == victim["generation"]:
+                assert time.monotonic() < deadline, "the node was not replaced"
+                time.sleep(0.1)
+        time.sleep(0.6)  # writes resume on the recovered shards
+    finally:
+        stop_at.set()
+        for t in writers:
+            t.join()
+    status = _status(data)
+    assert status["restarts"] == 2
+    assert all(_alive(w["pid"]) for w in status["workers"])
+    for name in ("a", "b"):
+        got = _ids(client, name)
+        assert set(acked[name]) <= got, "an acknowledged row was lost"
+        assert got <= set(acked[name]) | set(failed[name])
+        assert len(acked[name]) > 200  # writes went on after each kill
+    client.flush("a")
+    client.close()
+    reopened = vecstore.MilvusClient(str(data))  # recovery from the WAL files alone
+    for name in ("a", "b"):
+        assert set(acked[name]) <= _ids(reopened, name)
+    reopened.close()
+
+
+def test_a_node_answering_with_an_error_gets_its_channel_recovered(tmp_path, nodes):
+    """A node that is alive but whose write failed (its log refuses writes) is not killed: the
+    channel alone is reopened and the shard rebuilt, and writes resume."""
+    data = tmp_path / "db"
+    client = vecstore.MilvusClient(str(data))
+    client.create_collection("c", dimension=DIM)
+    client.insert("c", [{"id": i, "vector": [float(i)] * DIM} for i in range(10)])
+    wal = _deployment(client).datadir.wal("c1")
+    wal._failed(vecstore.VecstoreError("simulated"))  # what a write sees when the log fails
+    pid_before = _status(data)["workers"][wal.node]["pid"]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.insert("c", [{"id": 100, "vector": [0.0] * DIM}])
+            break
+        except vecstore.VecstoreError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    assert _ids(client, "c") == set(range(10)) | {100}
+    status = _status(data)
+    assert status["restarts"] == 0 and status["workers"][wal.node]["pid"] == pid_before
+    client.close()
+
+
+def _deployment(client):
+    for value in vars(client).values():
+        if isinstance(value, embedded.EmbeddedDeployment):
+            return value
+    raise AssertionError("no deployment found on the client")
+
+
+def test_channels_are_written_by_the_nodes_not_the_server(tmp_path, nodes):
+    data = tmp_path / "db"
+    client = vecstore.MilvusClient(str(data))
+    client.create_collection("c", dimension=DIM)
+    dep = _deployment(client)
+    from vecstore.streaming_node.remote import RemoteWal
+
+    assert isinstance(dep.datadir.wal("c1"), RemoteWal)
+    client.insert("c", [{"id": 1, "vector": [1.0] * DIM}])
+    node = dep.wal_nodes.nodes[dep.datadir.wal("c1").node]
+    files = os.listdir(data / "wal" / "c1")
+    assert files and all(f.endswith(".log") for f in files)
+    # The server holds no descriptor of the log; the node does.
+    mine = {os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+            if os.path.exists(f"/proc/self/fd/{fd}")}
+    theirs = {os.readlink(f"/proc/{node.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{node.pid}/fd")}
+    log_path = str(data / "wal" / "c1" / files[-1])
+    assert log_path in theirs and log_path not in mine
+    client.close()
+    assert node.proc.poll() is not None  # closing the client stops the nodes
+
+
+def test_pymilvus_ingestion_survives_streaming_node_sigkills(tmp_path):
+    pymilvus = pytest.importorskip("pymilvus")
+    data = tmp_path / "served"
+    proc = spawn(data, args=("--streaming-nodes", "2"))
+    try:
+        port = wait_ready(proc)
+        client = pymilvus.MilvusClient(f"http://127.0.0.1:{port}", timeout=30)
+        client.create_collection("c", dimension=DIM)
+        stop_at = threading.Event()
+        acked: list[int] = []
+        failed: list[int] = []
+        writer = threading.Thread(target=_ingest, args=(client, "c", 0, stop_at, acked, failed, 0))
+        writer.start()
+        try:
+            for _ in range(2):
+                time.sleep(0.8)
+                node = _status(data)["channels"]["c1"]
+                victim = _status(data)["workers"][node]
+                os.kill(victim["pid"], signal.SIGKILL)
+                deadline = time.monotonic() + 60
+                while _status(data)["workers"][node]["generation"] == victim["generation"]:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+            time.sleep(0.8)
+        finally:
+            stop_at.set()
+            writer.join()
+        got = _ids(client, "c")
+        assert set(acked) <= got and got <= set(acked) | set(failed)
+        assert len(acked) > 100
+        client.close()
+    finally:
+        assert stop(proc) == 0
