@@ -17,7 +17,9 @@ text on loopback), ``--log-file`` (one JSON line per request; default ``DATA/ser
 ``--query-nodes N`` (default 0: the query node runs in the server process) runs the sealed
 segments' vector searches in N worker processes (:mod:`vecstore.query_node.remote`), restarted
 when they die. ``--streaming-nodes N`` (default 0) has N streaming-node processes write the WAL
-channels (:mod:`vecstore.streaming_node.remote`), reassigned when one dies.
+channels (:mod:`vecstore.streaming_node.remote`), reassigned when one dies. ``--data-nodes N``
+(default 0) runs index builds and compaction merges in N data-node processes
+(:mod:`vecstore.data_node.remote`), restarted when one dies, the interrupted work run again.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--streaming-nodes", type=int, default=0, metavar="N",
                    help="write the WAL channels in N streaming-node processes, reassigned "
                         "when one dies (default 0: in the server process)")
+    p.add_argument("--data-nodes", type=int, default=0, metavar="N",
+                   help="run index builds and compaction merges in N data-node processes, "
+                        "restarted when one dies (default 0: in the server process)")
     p.add_argument("--supervise", action="store_true",
                    help="run the server as a child process and restart it if it dies (a crash "
                         "or SIGKILL); it recovers from the WAL and segment files")
@@ -107,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"vecstore serve: --{name.replace('_', '-')} must be at least 1",
                   file=sys.stderr)
             return 2
-    for name in ("query_nodes", "streaming_nodes"):
+    for name in ("query_nodes", "streaming_nodes", "data_nodes"):
         if getattr(args, name) < 0:
             print(f"vecstore serve: --{name.replace('_', '-')} must be 0 or more",
                   file=sys.stderr)
@@ -122,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
         from vecstore.streaming_node.remote import factory as streaming_nodes
 
         embedded.STREAMING_NODE_FACTORY = streaming_nodes(args.streaming_nodes)
+    if args.data_nodes:
+        from vecstore.data_node.remote import factory as data_nodes
+
+        embedded.DATA_NODE_FACTORY = data_nodes(args.data_nodes)
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("vecstore").setLevel(level)

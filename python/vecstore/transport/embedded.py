@@ -50,6 +50,7 @@ from vecstore.data_node import DataNode, DataNodeConfig
 from vecstore.data_node import compaction as merging
 from vecstore.data_node.gc import collect_garbage, remove_prefix
 from vecstore.data_node.index_builder import IndexBuilder
+from vecstore.data_node.work import LocalWork
 from vecstore.errors import InternalError, InvalidArgument, StorageError
 from vecstore.proxy.convert import Layout
 from vecstore.proxy.proxy import Proxy
@@ -70,6 +71,9 @@ QUERY_NODE_FACTORY: Callable[[EmbeddedDeployment], QueryNode] | None = None
 # Where WAL channels are written: None is this process (FileWal). ``vecstore serve
 # --streaming-nodes N`` sets a factory (deployment -> StreamingNodes) of writer processes.
 STREAMING_NODE_FACTORY: Callable[[EmbeddedDeployment], Any] | None = None
+# Where index builds and compaction merges run: None is this process (LocalWork). ``vecstore
+# serve --data-nodes N`` sets a factory (deployment -> RemoteWork) of data-node processes.
+DATA_NODE_FACTORY: Callable[[EmbeddedDeployment], Any] | None = None
 
 
 class EmbeddedDeployment:
@@ -81,6 +85,7 @@ class EmbeddedDeployment:
         self.data: DataNode | None = None
         self.builder: IndexBuilder | None = None
         self.wal_nodes: Any = None
+        self.work: Any = None
         try:
             if STREAMING_NODE_FACTORY is not None:
                 self.wal_nodes = STREAMING_NODE_FACTORY(self)
@@ -92,6 +97,8 @@ class EmbeddedDeployment:
             factory = query_node or QUERY_NODE_FACTORY
             self.query = factory(self) if factory else QueryNode(self.datadir.objects)
             self.proxy = Proxy(self.coordinator, self.streaming, self.query)
+            self.work = (DATA_NODE_FACTORY(self) if DATA_NODE_FACTORY is not None
+                         else LocalWork(self.datadir.objects))
             self._mu = threading.Lock()  # guards the three dicts below
             self._locks: dict[int, threading.Lock] = {}  # collection id -> its task lock
             self._pk_dtypes: dict[int, np.dtype] = {}  # the open collections
@@ -117,6 +124,8 @@ class EmbeddedDeployment:
             if self.data is not None:
                 self.data.stop()
             self._close_query()
+            if self.work is not None:
+                self.work.close()
             self.datadir.close()
             if self.wal_nodes is not None:
                 self.wal_nodes.close()
@@ -331,19 +340,20 @@ class EmbeddedDeployment:
         store = self.datadir.objects
         loaded = dict(self.query.segments(collection_id))
         inputs = [loaded[i] for i in group]
-        merged = merging.merge([s.segment for s in inputs], del_pk, del_ts, snapshot)
-        if merged.rows == 0:
-            return 0
         out_id = self.coordinator.next_segment_id()
         prefix = f"{collection_id}/{out_id}"
         try:
-            manifest = merging.write(merged, store, prefix)
+            written = self.work.merge([s.segment for s in inputs], del_pk, del_ts, snapshot,
+                                      prefix)
+            if written is None:
+                return 0  # no row survives: nothing was written
+            rows, nbytes = written
             others = [s.segment for sid, s in loaded.items() if sid not in group]
             spk, sts = merging.surviving_deletes([s._own_deletes() for s in inputs], others)
             dlog = None
             if spk.size:
                 dlog = DeleteLogRef(prefix, write_delete_log(store, prefix, spk, sts))
-            ref = SegmentRef(out_id, prefix, manifest.rows, merging.segment_bytes(manifest))
+            ref = SegmentRef(out_id, prefix, rows, nbytes)
             if failpoints.hit("compact.before_commit"):
                 raise StorageError("failpoint compact.before_commit: simulated I/O error")
             self.coordinator.commit_compaction(collection_id, group, ref, dlog)
@@ -438,6 +448,7 @@ class EmbeddedDeployment:
         if self.data is not None:
             self.data.stop()  # lets a task in progress finish first
         self._close_query()
+        self.work.close()
         self.datadir.close()  # closes the WALs: on their streaming nodes too
         if self.wal_nodes is not None:
             self.wal_nodes.close()

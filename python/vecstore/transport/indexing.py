@@ -5,8 +5,9 @@ Lifecycle of one index file (segment S, field F, spec P):
 
 1. ``index_jobs`` lists (S, F) when S is loaded, has at least ``config.min_index_rows`` rows, F's
    declared index needs a build, and S has no index for P attached.
-2. ``build`` builds P over S's mapped vectors and writes ``index/F/<build>/image.bin`` under S's
-   prefix (atomic put) — without any lock, so flushes, inserts and searches go on.
+2. ``build`` has the data node (``dep.work``: this process, or a data-node process) build P over
+   S's mapped vectors and write ``index/F/<build>/image.bin`` under S's prefix (atomic put) —
+   without any lock, so flushes, inserts and searches go on.
 3. Under the collection's task lock (flush and compaction hold it too), the commit: if F's
    declaration still has P's fingerprint, the coordinator registers the file guarded by S still
    being registered (a compaction may have replaced S meanwhile). Only then is the file mapped,
@@ -30,10 +31,10 @@ from typing import Any
 
 from vecstore.common import failpoints
 from vecstore.errors import CorruptionError, StorageError
-from vecstore.index.segment_index import SegmentIndex, build_image
+from vecstore.index.segment_index import SegmentIndex
 from vecstore.index.spec import IndexSpec, declared_specs
 from vecstore.proxy.convert import Layout
-from vecstore.storage.segment.index_file import IndexFileRef, map_index_file, write_index_file
+from vecstore.storage.segment.index_file import IndexFileRef, map_index_file
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,10 @@ class Indexing:
         sealed = dict(self._dep.query.segments(collection_id)).get(segment_id)
         if spec is None or sealed is None:
             return  # dropped or compacted meanwhile
-        store, coord = self._dep.datadir.objects, self._dep.coordinator
-        image = build_image(spec, sealed.segment.vectors(field), cancel=cancel)
+        coord = self._dep.coordinator
         prefix = sealed.segment.prefix
-        ref = write_index_file(store, prefix, segment_id, field, coord.next_index_build(),
-                               image, spec.fingerprint)
-        del image
+        ref = self._dep.work.build_index(sealed.segment, segment_id, field, spec,
+                                         coord.next_index_build(), cancel)
         committed = False
         try:
             if failpoints.hit("index.before_commit"):

@@ -39,7 +39,7 @@ def encode(header: dict[str, Any], arrays: dict[str, Any] | None = None) -> byte
             offset += pad
         if isinstance(a, np.ndarray):
             a = np.ascontiguousarray(a)
-            if a.dtype.kind not in "biuf":
+            if a.dtype.kind not in "biufUS":
                 raise TypeError(f"array {name} of dtype {a.dtype} cannot travel")
             descr.append([name, a.dtype.str, list(a.shape), offset])
             chunks.append(memoryview(a).cast("B"))
