@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-nodes", type=int, default=0, metavar="N",
                    help="run index builds and compaction merges in N data-node processes, "
                         "restarted when one dies (default 0: in the server process)")
+    p.add_argument("--proxies", type=int, default=0, metavar="N",
+                   help="serve the port from N proxy processes in front of a core process, "
+                        "each restarted when it dies (default 0: this process serves it)")
+    p.add_argument("--listen-unix", metavar="PATH", help=argparse.SUPPRESS)  # the core's socket
+    p.add_argument("--public-address", help=argparse.SUPPRESS)  # its proxies' host:port
+    p.add_argument("--public-tls", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--supervise", action="store_true",
                    help="run the server as a child process and restart it if it dies (a crash "
                         "or SIGKILL); it recovers from the WAL and segment files")
@@ -81,6 +87,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.proxies and not args.listen_unix:
+        from vecstore.server.launcher import launch
+
+        return launch(args, sys.argv[1:])
     if args.supervise:
         from vecstore.server.supervise import supervise
 
@@ -141,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
         limits=Limits(max_message_bytes=min(args.max_message_mb, 2047) * 1024 * 1024,
                       max_insert_rows=args.max_insert_rows,
                       max_expr_bytes=args.max_expr_kb * 1024),
-        metrics_port=args.metrics_port, metrics_host=args.metrics_host, log_file=args.log_file)
+        metrics_port=args.metrics_port, metrics_host=args.metrics_host, log_file=args.log_file,
+        public_address=args.public_address, public_tls=args.public_tls)
 
     stop = threading.Event()
 
@@ -149,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    server = VecstoreServer(args.data, args.host, args.port, args.workers, options)
+    host = f"unix:{args.listen_unix}" if args.listen_unix else args.host
+    server = VecstoreServer(args.data, host, args.port, args.workers, options)
     try:
         server.start()  # VecstoreError (port taken, directory owned): cli.main reports it
         if server.metrics_port is not None:

@@ -51,6 +51,10 @@ class ServerOptions:
     metrics_port: int | None = None  # None: no metrics endpoint; 0: any free port
     metrics_host: str = "127.0.0.1"
     log_file: str | None = None  # None: DATA/server.log; "-": stderr; "": no request log
+    # What server.json tells clients to connect to, when it is not this server's own address:
+    # the proxies' port, when this process is the core behind ``--proxies N``.
+    public_address: str | None = None
+    public_tls: bool = False  # the proxies serve TLS
 
 
 class InsecureBind(VecstoreError, ValueError):
@@ -89,14 +93,22 @@ class VecstoreServer:
         self._log_handler: logging.Handler | None = None
 
     @property
+    def local(self) -> bool:
+        """Listening on a Unix-domain socket (``host`` "unix:PATH"): the core behind proxies."""
+        return self.host.startswith("unix:")
+
+    @property
     def address(self) -> str:
+        if self.local:
+            return self.host
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
     def _check_bind(self) -> None:
         opts = self.options
         for host in (self.host, opts.metrics_host if opts.metrics_port is not None else None):
-            if host is None or is_loopback(host) or opts.auth or opts.insecure_bind:
+            if host is None or is_loopback(host) or opts.auth or opts.insecure_bind or \
+                    (host is self.host and self.local):
                 continue
             raise InsecureBind(f"refusing to listen on {host}, which is not a loopback address, "
                                "without authentication: add --auth (with a root password), or "
@@ -160,7 +172,8 @@ class VecstoreServer:
             if not bound:
                 raise AddressInUse(f"cannot listen on {self.address}: the port is in use (or "
                                    "the address is not this machine's); pass another --port")
-            self.port = bound
+            if not self.local:
+                self.port = bound
             if opts.metrics_port is not None:
                 try:
                     self._metrics_server = MetricsServer(metrics, opts.metrics_host,
@@ -212,8 +225,9 @@ class VecstoreServer:
         path = os.path.join(self.data_dir, SERVER_FILE)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"address": self.address, "pid": os.getpid(),
-                       "tls": bool(self.options.tls_cert), "auth": self.options.auth,
+            opts = self.options
+            json.dump({"address": opts.public_address or self.address, "pid": os.getpid(),
+                       "tls": bool(opts.tls_cert) or opts.public_tls, "auth": opts.auth,
                        "metrics_port": self.metrics_port}, f)
         os.replace(tmp, path)
 

@@ -306,18 +306,18 @@ def test_unsupported_types_and_parameters_are_refused_up_front(tmp_path):
 def test_a_build_in_progress_blocks_no_insert_flush_or_search(tmp_path, monkeypatch):
     import threading
 
-    from vecstore.transport import indexing
+    from vecstore.data_node import work
 
     monkeypatch.setenv("VECSTORE_BACKGROUND", "1")
     started, release = threading.Event(), threading.Event()
-    real = indexing.build_image
+    real = work.build_image
 
     def held_build(spec, base, threads=0, cancel=None):
         started.set()
         assert release.wait(60)
         return real(spec, base, threads, cancel)
 
-    monkeypatch.setattr(indexing, "build_image", held_build)
+    monkeypatch.setattr(work, "build_image", held_build)
     c = MilvusClient(str(tmp_path / "db"))
     new_collection(c, "c", "HNSW", {"M": 8, "efConstruction": 64})
     x = clustered(N, 16)

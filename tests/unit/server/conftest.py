@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vecstore
@@ -52,6 +54,28 @@ def stop(proc: subprocess.Popen) -> int:
             proc.kill()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[int],
+           failed: list[int], seed: int, dim: int = 8) -> None:
+    """Inserts 20-row batches of ids from ``start`` until told to stop, recording which were
+    acknowledged and which failed (a failed batch may or may not have reached the log)."""
+    rng = np.random.default_rng(seed)
+    lo = start
+    while not stop_at.is_set():
+        rows = [{"id": i, "vector": rng.standard_normal(dim).tolist()} for i in range(lo, lo + 20)]
+        try:
+            client.insert(name, rows)
+            acked.extend(range(lo, lo + 20))
+        except Exception:  # noqa: BLE001 - the node died under this write: not acknowledged
+            failed.extend(range(lo, lo + 20))
+            time.sleep(0.05)
+        lo += 20
+
+
+def ids_of(client, name: str) -> set[int]:
+    return {r["id"] for r in client.query(name, filter="id >= 0", output_fields=["id"],
+                                          limit=16384)}
 
 
 @pytest.fixture(scope="module")

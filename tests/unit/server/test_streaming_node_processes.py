@@ -12,11 +12,10 @@ import signal
 import threading
 import time
 
-import numpy as np
 import pytest
 
 import vecstore
-from tests.unit.server.conftest import spawn, stop, wait_ready
+from tests.unit.server.conftest import ids_of, ingest, spawn, stop, wait_ready
 from vecstore.transport import embedded
 
 pytest.importorskip("grpc")
@@ -36,28 +35,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[int],
-            failed: list[int], seed: int) -> None:
-    """Inserts 20-row batches of ids from ``start`` until told to stop, recording which were
-    acknowledged and which failed (a failed batch may or may not have reached the log)."""
-    rng = np.random.default_rng(seed)
-    lo = start
-    while not stop_at.is_set():
-        rows = [{"id": i, "vector": rng.standard_normal(DIM).tolist()} for i in range(lo, lo + 20)]
-        try:
-            client.insert(name, rows)
-            acked.extend(range(lo, lo + 20))
-        except Exception:  # noqa: BLE001 - the node died under this write: not acknowledged
-            failed.extend(range(lo, lo + 20))
-            time.sleep(0.05)
-        lo += 20
-
-
-def _ids(client, name: str) -> set[int]:
-    return {r["id"] for r in client.query(name, filter="id >= 0", output_fields=["id"],
-                                          limit=16384)}
-
-
 @pytest.fixture()
 def nodes(monkeypatch):
     from vecstore.streaming_node.remote import factory
@@ -74,7 +51,7 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_row(tmp_path, nodes):
     stop_at = threading.Event()
     acked = {"a": [], "b": []}
     failed = {"a": [], "b": []}
-    writers = [threading.Thread(target=_ingest, args=(client, name, 0, stop_at, acked[name],
+    writers = [threading.Thread(target=ingest, args=(client, name, 0, stop_at, acked[name],
                                                       failed[name], i))
                for i, name in enumerate(("a", "b"))]
     for t in writers:
@@ -97,7 +74,7 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_row(tmp_path, nodes):
     assert status["restarts"] == 2
     assert all(_alive(w["pid"]) for w in status["workers"])
     for name in ("a", "b"):
-        got = _ids(client, name)
+        got = ids_of(client, name)
         assert set(acked[name]) <= got, "an acknowledged row was lost"
         assert got <= set(acked[name]) | set(failed[name])
         assert len(acked[name]) > 200  # writes went on after each kill
@@ -105,7 +82,7 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_row(tmp_path, nodes):
     client.close()
     reopened = vecstore.MilvusClient(str(data))  # recovery from the WAL files alone
     for name in ("a", "b"):
-        assert set(acked[name]) <= _ids(reopened, name)
+        assert set(acked[name]) <= ids_of(reopened, name)
     reopened.close()
 
 
@@ -127,7 +104,7 @@ def test_a_node_answering_with_an_error_gets_its_channel_recovered(tmp_path, nod
         except vecstore.VecstoreError:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-    assert _ids(client, "c") == set(range(10)) | {100}
+    assert ids_of(client, "c") == set(range(10)) | {100}
     status = _status(data)
     assert status["restarts"] == 0 and status["workers"][wal.node]["pid"] == pid_before
     client.close()
@@ -173,7 +150,7 @@ def test_pymilvus_ingestion_survives_streaming_node_sigkills(tmp_path):
         stop_at = threading.Event()
         acked: list[int] = []
         failed: list[int] = []
-        writer = threading.Thread(target=_ingest, args=(client, "c", 0, stop_at, acked, failed, 0))
+        writer = threading.Thread(target=ingest, args=(client, "c", 0, stop_at, acked, failed, 0))
         writer.start()
         try:
             for _ in range(2):
@@ -189,7 +166,7 @@ def test_pymilvus_ingestion_survives_streaming_node_sigkills(tmp_path):
         finally:
             stop_at.set()
             writer.join()
-        got = _ids(client, "c")
+        got = ids_of(client, "c")
         assert set(acked) <= got and got <= set(acked) | set(failed)
         assert len(acked) > 100
         client.close()
