@@ -74,8 +74,17 @@ def ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[
 
 
 def ids_of(client, name: str) -> set[int]:
-    return {r["id"] for r in client.query(name, filter="id >= 0", output_fields=["id"],
-                                          limit=16384)}
+    """Every primary key of ``name``, read in id ranges (one query returns at most 16384)."""
+    out: set[int] = set()
+    lo = 0
+    while True:
+        got = client.query(name, filter=f"id >= {lo} and id < {lo + 10_000}",
+                           output_fields=["id"], limit=16384)
+        out.update(r["id"] for r in got)
+        if not got and not client.query(name, filter=f"id >= {lo}", output_fields=["id"],
+                                        limit=1):
+            return out
+        lo += 10_000
 
 
 @pytest.fixture(scope="module")
