@@ -87,7 +87,8 @@ OPEN = frozenset({"Connect", "GetVersion", "CheckHealth", "AllocTimestamp"})
 SELF_CHECKED = frozenset({
     "CreateCredential", "UpdateCredential", "DeleteCredential", "ListCredUsers", "CreateRole",
     "DropRole", "AlterRole", "OperateUserRole", "SelectRole", "SelectUser", "OperatePrivilege",
-    "OperatePrivilegeV2", "SelectGrant"})
+    "OperatePrivilegeV2", "SelectGrant", "CreatePrivilegeGroup", "DropPrivilegeGroup",
+    "ListPrivilegeGroups", "OperatePrivilegeGroup"})
 
 
 class _Malformed:

@@ -249,7 +249,8 @@ class CredentialStore:
                     if g["db"] not in ("*", db) or g["object_name"] not in ("*", object_name):
                         continue
                     p = g["privilege"]
-                    if p in (privilege, "*", "All") or privilege in GROUPS.get(p, ()):
+                    if p in (privilege, "*", "All") or privilege in GROUPS.get(p, ()) or \
+                            privilege in self._state.get("groups", {}).get(p, ()):
                         return True
         return False
 
@@ -406,6 +407,59 @@ class CredentialStore:
         with self._mu:
             entry = self._require_role(role)
             return [dict(g) for g in entry["grants"] if not db or g["db"] in (db, "*")]
+
+    # -- privilege groups -----------------------------------------------------------------------
+
+    def create_group(self, group: str) -> None:
+        """A custom privilege group, empty; grant it like a privilege (grant_privilege_v2)."""
+        check_name("privilege group", group)
+        with self._mu:
+            groups = self._state.setdefault("groups", {})
+            if group in GROUPS or group in groups:
+                raise InvalidArgument(f"privilege group {group} already exists")
+            groups[group] = []
+            self._save()
+
+    def drop_group(self, group: str) -> None:
+        """Drops a custom group that no role is granted (Milvus refuses to drop one in use)."""
+        if group in GROUPS:
+            raise InvalidArgument(f"the built-in privilege group {group} cannot be dropped")
+        with self._mu:
+            groups = self._state.setdefault("groups", {})
+            if group not in groups:
+                return
+            users = sorted(r for r, e in self._state["roles"].items()
+                           if any(g["privilege"] == group for g in e["grants"]))
+            if users:
+                raise InvalidArgument(f"privilege group {group} is granted to role "
+                                      f"{users[0]}: revoke it first")
+            del groups[group]
+            self._save()
+
+    def list_groups(self) -> list[tuple[str, list[str]]]:
+        """(group, privileges) of the built-in groups, then the custom ones."""
+        with self._mu:
+            custom = sorted(self._state.get("groups", {}).items())
+        return [(g, sorted(p)) for g, p in GROUPS.items()] + [(g, list(p)) for g, p in custom]
+
+    def change_group(self, group: str, privileges: list[str], add: bool) -> None:
+        """Adds ``privileges`` to a custom group, or removes them."""
+        if group in GROUPS:
+            raise InvalidArgument(f"the built-in privilege group {group} cannot be changed")
+        with self._mu:
+            members = self._state.setdefault("groups", {}).get(group)
+            if members is None:
+                raise InvalidArgument(f"privilege group {group} not found; create it with "
+                                      "create_privilege_group")
+            if add:
+                members.extend(p for p in dict.fromkeys(privileges) if p not in members)
+            else:
+                members[:] = [p for p in members if p not in privileges]
+            self._save()
+
+    def is_group(self, name: str) -> bool:
+        with self._mu:
+            return name in GROUPS or name in self._state.get("groups", {})
 
     def role_exists(self, role: str) -> bool:
         with self._mu:

@@ -17,8 +17,8 @@ from typing import Any
 from pymilvus.grpc_gen import milvus_pb2
 
 from vecstore.errors import InvalidArgument
-from vecstore.server.access import CURRENT_USER, PERMISSION_DENIED
-from vecstore.server.auth import CredentialStore, PermissionDenied
+from vecstore.server.access import CURRENT_USER, PERMISSION_DENIED, PRIVILEGES
+from vecstore.server.auth import GROUPS, CredentialStore, PermissionDenied
 from vecstore.server.errors import OK, guard
 
 
@@ -28,6 +28,16 @@ def _password(raw: str | bytes) -> str:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument("the password must be base64-encoded UTF-8 (as pymilvus sends "
                               "it)") from None
+
+
+# Privilege names a group may hold: every one a call is checked against, and the RBAC ones.
+KNOWN_PRIVILEGES = frozenset(
+    {p for p, _ in PRIVILEGES.values()}.union(*GROUPS.values()) | {
+        "CreateOwnership", "DropOwnership", "SelectOwnership", "ManageOwnership", "UpdateUser",
+        "SelectUser", "CreatePrivilegeGroup", "DropPrivilegeGroup", "ListPrivilegeGroups",
+        "OperatePrivilegeGroup", "CreateResourceGroup", "DropResourceGroup",
+        "DescribeResourceGroup", "ListResourceGroups", "TransferNode", "TransferReplica",
+        "UpdateResourceGroups", "BackupRBAC", "RestoreRBAC", "All"})
 
 
 class RbacRpcs:
@@ -186,6 +196,43 @@ class RbacRpcs:
                     user=milvus_pb2.UserEntity(name=g["grantor"]),
                     privilege=milvus_pb2.PrivilegeEntity(name=g["privilege"]))))
         return milvus_pb2.SelectGrantResponse(status=OK, entities=out)
+
+
+    # -- privilege groups (Milvus 2.5: create_privilege_group ...) -----------------------------
+
+    @guard
+    def CreatePrivilegeGroup(self, request: Any, context: Any) -> Any:
+        self._require("CreatePrivilegeGroup")
+        self._auth.create_group(request.group_name)
+        return OK
+
+    @guard
+    def DropPrivilegeGroup(self, request: Any, context: Any) -> Any:
+        self._require("DropPrivilegeGroup")
+        self._auth.drop_group(request.group_name)
+        return OK
+
+    @guard
+    def ListPrivilegeGroups(self, request: Any, context: Any) -> Any:
+        self._require("ListPrivilegeGroups")
+        groups = [milvus_pb2.PrivilegeGroupInfo(
+            group_name=name, privileges=[milvus_pb2.PrivilegeEntity(name=p) for p in privs])
+            for name, privs in self._auth.list_groups()]
+        return milvus_pb2.ListPrivilegeGroupsResponse(status=OK, privilege_groups=groups)
+
+    @guard
+    def OperatePrivilegeGroup(self, request: Any, context: Any) -> Any:
+        self._require("OperatePrivilegeGroup")
+        names = [p.name for p in request.privileges]
+        unknown = [n for n in names if n not in KNOWN_PRIVILEGES]
+        if unknown:
+            raise InvalidArgument(f"invalid privilege name {unknown[0]!r}: a privilege group "
+                                  "holds Milvus privileges such as Insert, Search or Query")
+        if not names:
+            raise InvalidArgument("privileges must not be empty")
+        self._auth.change_group(request.group_name, names,
+                                add=request.type == milvus_pb2.AddPrivilegesToGroup)
+        return OK
 
 
 # Privileges granted on "*" by grant_privilege_v2 that are still about collections.

@@ -162,6 +162,41 @@ def test_grant_and_revoke_round_trip(auth_server, root):
     assert not _authenticates(auth_server, "bob", "bob-pw-123")
 
 
+def test_custom_privilege_groups(auth_server, root):
+    root.create_collection("cg", dimension=4)
+    root.create_user("dave", "dave-pw-123")
+    root.create_role("ingest")
+    root.grant_role("dave", "ingest")
+    dave = MilvusClient(auth_server["uri"], token="dave:dave-pw-123", timeout=10)
+    root.create_privilege_group("writers")
+    root.add_privileges_to_group("writers", ["Insert", "Query"])
+    groups = {g["privilege_group"]: set(g["privileges"]) for g in root.list_privilege_groups()}
+    assert groups["writers"] == {"Insert", "Query"}
+    assert "Search" in groups["CollectionReadOnly"]  # the built-in groups are listed too
+    _denied(lambda: dave.insert("cg", [{"id": 1, "vector": [1, 0, 0, 0]}]))
+    root.grant_privilege_v2("ingest", "writers", "cg")
+    assert dave.insert("cg", [{"id": 1, "vector": [1, 0, 0, 0]}])["insert_count"] == 1
+    assert dave.query("cg", filter="id >= 0", output_fields=["id"]) == [{"id": 1}]
+    _denied(lambda: dave.search("cg", [[1, 0, 0, 0]], limit=1))  # not in the group
+    _denied(lambda: dave.list_privilege_groups())  # managing groups is for admins
+    root.add_privileges_to_group("writers", ["Search"])  # takes effect at once
+    assert dave.search("cg", [[1, 0, 0, 0]], limit=1)[0][0]["id"] == 1
+    root.remove_privileges_from_group("writers", ["Insert"])
+    _denied(lambda: dave.insert("cg", [{"id": 2, "vector": [1, 0, 0, 0]}]))
+    with pytest.raises(MilvusException, match="invalid privilege name"):
+        root.add_privileges_to_group("writers", ["Fly"])
+    with pytest.raises(MilvusException, match="cannot be changed"):
+        root.add_privileges_to_group("CollectionReadOnly", ["Insert"])
+    with pytest.raises(MilvusException, match="already exists"):
+        root.create_privilege_group("writers")
+    with pytest.raises(MilvusException, match="granted to role ingest"):
+        root.drop_privilege_group("writers")
+    root.revoke_privilege_v2("ingest", "writers", "cg")
+    root.drop_privilege_group("writers")
+    assert "writers" not in {g["privilege_group"] for g in root.list_privilege_groups()}
+    dave.close()
+
+
 def test_password_change_and_storage(auth_server, root):
     root.create_user("carol", "carol-pw-1")
     carol = MilvusClient(auth_server["uri"], token="carol:carol-pw-1", timeout=10)
