@@ -74,17 +74,14 @@ def ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[
 
 
 def ids_of(client, name: str) -> set[int]:
-    """Every primary key of ``name``, read in id ranges (one query returns at most 16384)."""
+    """Every primary key of ``name`` (through a query iterator: one query returns at most
+    16384 rows)."""
     out: set[int] = set()
-    lo = 0
-    while True:
-        got = client.query(name, filter=f"id >= {lo} and id < {lo + 10_000}",
-                           output_fields=["id"], limit=16384)
-        out.update(r["id"] for r in got)
-        if not got and not client.query(name, filter=f"id >= {lo}", output_fields=["id"],
-                                        limit=1):
-            return out
-        lo += 10_000
+    it = client.query_iterator(name, filter="id >= 0", output_fields=["id"], batch_size=8192)
+    while batch := it.next():
+        out.update(r["id"] for r in batch)
+    it.close()
+    return out
 
 
 @pytest.fixture(scope="module")
