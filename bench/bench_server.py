@@ -42,12 +42,13 @@ def _n() -> int:
     return max(2_000, int(100_000 * benchutil.env_scale()))
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     # The same vecstore as this process (installed, or the source tree with its built _core).
     package_dir = str(Path(vecstore.__file__).resolve().parents[1])
     env = dict(os.environ, PYTHONPATH=package_dir + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-m", "vecstore", "serve", "--data", str(data),
-                             "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+                             "--port", "0", *extra], stdout=subprocess.PIPE, text=True,
+                            env=env)
     line = proc.stdout.readline()
     if not line.startswith("vecstore serving"):
         proc.kill()
@@ -59,12 +60,12 @@ class Pair:
     """The clients, each with collection "bench" holding the same n x 128 rows (the two remote
     clients share the server's)."""
 
-    def __init__(self, root: Path, n: int) -> None:
+    def __init__(self, root: Path, n: int, serve_args: tuple[str, ...] = ()) -> None:
         from pymilvus import MilvusClient as Remote
 
         import vecstore
 
-        self.proc, uri = start_server(root / "served")
+        self.proc, uri = start_server(root / "served", serve_args)
         self.clients = {"embedded": vecstore.MilvusClient(str(root / "embedded")),
                         "pymilvus": Remote(uri), "remote": vecstore.MilvusClient(uri)}
         rng = benchutil.make_rng("server")
@@ -157,10 +158,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--serve-args", default="",
+                    help="extra `vecstore serve` options, e.g. '--proxies 2 --query-nodes 2'")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        p = Pair(Path(tmp), args.n)
+        p = Pair(Path(tmp), args.n, tuple(args.serve_args.split()))
         print(f"loaded {args.n:,} x {DIM} into both in {time.perf_counter() - start:.1f} s")
         try:
             for via in SEARCHES:  # warm up: first-search setup is not part of the rate
@@ -180,7 +183,8 @@ def main() -> None:
                         setup=p.rows if form == "rows" else p.columns))
             qps = {k: float(np.median(v)) for k, v in qps.items()}
             rps = {k: float(np.median(v)) for k, v in rps.items()}
-            print(f"\n{args.n:,} x {DIM} FLAT, median of {args.rounds} interleaved rounds\n")
+            print(f"\n{args.n:,} x {DIM} FLAT, median of {args.rounds} interleaved rounds, "
+                  f"vecstore serve {args.serve_args or '(all roles in one process)'}\n")
             print("| client | search QPS (1 query/call) | vs embedded | insert form | "
                   "insert rows/s (10k/call) | vs embedded (same form) |")
             print("|---|---:|---:|---|---:|---:|")

@@ -31,6 +31,7 @@ class Part:
     # column name -> its scalar index (expr.SortedColumn), for immutable parts
     sorted_column: Callable[[str], object] | None = None
     filter_cache: object = None  # query_node.sealed.MaskCache of an immutable part
+    remote: bool = False  # searched in a query-node process: worth searching alongside others
     _table: pa.Table | None = field(default=None, repr=False)
 
     def table(self, pk_name: str) -> pa.Table:
@@ -70,4 +71,5 @@ def sealed_part(sealed: object) -> Part:
                 json_cache=sealed.json_cache,  # type: ignore[attr-defined]
                 visibility=sealed.visibility,  # type: ignore[attr-defined]
                 sorted_column=sealed.sorted_column,  # type: ignore[attr-defined]
-                filter_cache=sealed.filter_cache)  # type: ignore[attr-defined]
+                filter_cache=sealed.filter_cache,  # type: ignore[attr-defined]
+                remote=getattr(sealed, "remote", False))

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from vecstore.common.pools import pool
 from vecstore.errors import InvalidArgument
 from vecstore.proxy.convert import query_vectors
 from vecstore.proxy.entities import entities, output_fields
@@ -332,13 +333,11 @@ def _topk(parts: list[Any], masks: list[np.ndarray | None], field: str, queries:
     hit carry an infinite distance, which the merge drops). ``index_params`` (ef, nprobe) go to
     the parts searched through an index. A mask of None allows every row of its part."""
     k = limit + offset
-    results, part_ids = [], []
-    for pi, (p, m) in enumerate(zip(parts, masks)):
-        if p.rows == 0 or (m is not None and not m.any()):
-            continue
-        rows, dist = p.search_rows(field, queries, k, metric, m, params=index_params)
-        results.append((p, rows, dist))
-        part_ids.append(pi)
+    todo = [(pi, p, m) for pi, (p, m) in enumerate(zip(parts, masks))
+            if p.rows and (m is None or m.any())]
+    found = _search_parts(todo, field, queries, k, metric, index_params)
+    results = [(p, *found[pi]) for pi, p, _ in todo]
+    part_ids = [pi for pi, _, _ in todo]
     if not results:
         none = np.empty(0, dtype=np.int64)
         return [Ranked(none, none.astype(np.float32), none.astype(np.float32), none, none, True)
@@ -356,6 +355,24 @@ def _topk(parts: list[Any], masks: list[np.ndarray | None], field: str, queries:
         ids, dists, cols = ids[offset:], dists[offset:], cols[offset:]
         key = -dists if metric in HIGHER_IS_CLOSER else dists
         out.append(Ranked(ids, dists, key, part_of_col[cols], rows_cat[q, cols], True))
+    return out
+
+
+def _search_parts(todo: list[tuple[int, Any, np.ndarray | None]], field: str,
+                  queries: np.ndarray, k: int, metric: str, index_params: dict | None
+                  ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """(rows, distances) of each (index, part, mask) in ``todo``. Parts searched in query-node
+    processes run at the same time (their calls wait on sockets, not on this process's cores);
+    the others run here, one after the other (their kernels use every core already)."""
+    remote = [t for t in todo if t[1].remote]
+    futures = {}
+    if len(remote) > 1:
+        ex = pool("query-fanout", 16)
+        futures = {pi: ex.submit(p.search_rows, field, queries, k, metric, m,
+                                 params=index_params) for pi, p, m in remote}
+    out = {pi: p.search_rows(field, queries, k, metric, m, params=index_params)
+           for pi, p, m in todo if pi not in futures}
+    out.update({pi: f.result() for pi, f in futures.items()})
     return out
 
 

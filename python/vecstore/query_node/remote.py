@@ -216,6 +216,7 @@ class RemoteSealed(SealedSegment):
     """A sealed segment whose vector searches run in its query-node worker."""
 
     pool: WorkerPool
+    remote = True  # the proxy fans its searches out alongside other segments'
     remote_indexes: frozenset[str] = frozenset()  # fields whose index the worker has too
 
     def knn_rows(self, field: str, queries: np.ndarray, k: int, metric: str,
