@@ -195,6 +195,7 @@ class RemoteWal:
             except Exception as e:  # the node died meanwhile: its channels are recovered
                 log.warning("closing WAL channel %s on streaming node %d: %s", self.channel,
                             self._node.index, e)
+        self._nodes.forget(self.channel, self._node.index)
 
 
 class StreamingNodes:
@@ -226,6 +227,8 @@ class StreamingNodes:
         Heartbeats("vecstore-sn-heartbeat", self.nodes, self._on_failed, self._stop)
 
     def _write_status(self) -> None:
+        if self._stop.is_set():
+            return  # closed: the file is gone for good
         write_status(self.data_dir, STATUS_FILE, self.nodes, channels=self.assignment(),
                      restarts=self.restarts)
 
@@ -253,6 +256,13 @@ class StreamingNodes:
             wal = RemoteWal(self, channel, node)
         self._write_status()
         return wal
+
+    def forget(self, channel: str, index: int) -> None:
+        """The channel was closed on node ``index`` (dropped, or about to be reopened)."""
+        with self._mu:
+            if self._assigned.get(channel) == index:
+                del self._assigned[channel]
+        self._write_status()
 
     def suspect(self, node: RoleProcess, generation: int, channel: str, gone: bool) -> None:
         """A call to ``node`` failed: if it looked dead (``gone``), the node is checked and
