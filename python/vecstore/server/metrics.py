@@ -109,6 +109,7 @@ class Metrics:
             out += [f"# HELP vecstore_rows_{what}_total Rows acknowledged as {what}.",
                     f"# TYPE vecstore_rows_{what}_total counter", f"vecstore_rows_{what}_total {n}"]
         out += self._collections()
+        out += self._roles()
         out += ["# HELP vecstore_process_resident_memory_bytes Resident set size.",
                 "# TYPE vecstore_process_resident_memory_bytes gauge",
                 f"vecstore_process_resident_memory_bytes {rss_bytes()}"]
@@ -147,6 +148,31 @@ class Metrics:
             name = f"vecstore_collection_{key}"
             out += [f"# HELP {name} {helps[key]}", f"# TYPE {name} gauge"]
             out += [name + line for line in lines]
+        return out
+
+
+    def _roles(self) -> list[str]:
+        """Processes and restarts per role run as processes (the in-process roles have none)."""
+        dep = self._dep
+        if dep is None:
+            return []
+        pools = {"query_node": getattr(getattr(dep.query, "pool", None), "workers", None),
+                 "streaming_node": getattr(dep.wal_nodes, "nodes", None),
+                 "data_node": getattr(getattr(dep.work, "nodes", None), "nodes", None)}
+        restarts = {"query_node": getattr(getattr(dep.query, "pool", None), "restarts", 0),
+                    "streaming_node": getattr(dep.wal_nodes, "restarts", 0),
+                    "data_node": getattr(getattr(dep.work, "nodes", None), "restarts", 0)}
+        out = ["# HELP vecstore_role_processes Live processes of each role run as processes.",
+               "# TYPE vecstore_role_processes gauge"]
+        for role, procs in pools.items():
+            if procs:
+                up = sum(1 for p in procs if p.proc is not None and p.proc.poll() is None)
+                out.append(f"vecstore_role_processes{_labels(role=role)} {up}")
+        out += ["# HELP vecstore_role_restarts_total Processes of the role replaced after a "
+                "failure.", "# TYPE vecstore_role_restarts_total counter"]
+        for role, procs in pools.items():
+            if procs:
+                out.append(f"vecstore_role_restarts_total{_labels(role=role)} {restarts[role]}")
         return out
 
 

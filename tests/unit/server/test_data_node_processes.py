@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -107,7 +108,8 @@ def test_compaction_runs_on_the_nodes_and_keeps_every_row(tmp_path, nodes):
 def test_served_with_data_nodes(tmp_path):
     pymilvus = pytest.importorskip("pymilvus")
     data = tmp_path / "served"
-    proc = spawn(data, args=("--data-nodes", "1"), env={"VECSTORE_MIN_INDEX_ROWS": "100"})
+    proc = spawn(data, args=("--data-nodes", "1", "--metrics-port", "0"),
+                 env={"VECSTORE_MIN_INDEX_ROWS": "100"})
     try:
         port = wait_ready(proc)
         client = pymilvus.MilvusClient(f"http://127.0.0.1:{port}", timeout=60)
@@ -127,6 +129,12 @@ def test_served_with_data_nodes(tmp_path):
                             search_params={"params": {"nprobe": 8}})
         assert got[0][0]["id"] == 7
         assert "built" in (data / "data-node-0.log").read_text()
+        metrics_port = json.loads((data / "server.json").read_text())["metrics_port"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as r:
+            body = r.read().decode()
+        assert 'vecstore_role_processes{role="data_node"} 1' in body
+        assert 'vecstore_role_restarts_total{role="data_node"} 0' in body
+        assert "query_node" not in body  # in the server process: no such series
         client.close()
     finally:
         assert stop(proc) == 0
