@@ -56,6 +56,13 @@ def test_sigkill_of_a_proxy_and_of_the_core_loses_no_acknowledged_row(tmp_path):
         port = wait_ready(proc)
         first = _status(data)
         assert len(first["workers"]) == 2 and _alive(first["core"])
+        # The directory names the proxies' port, so MilvusClient(DIR) reaches them.
+        assert json.loads((data / "server.json").read_text())["address"] == f"127.0.0.1:{port}"
+        import vecstore
+
+        via_dir = vecstore.MilvusClient(str(data))
+        assert via_dir.list_collections() == []
+        via_dir.close()
         client = pymilvus.MilvusClient(f"http://127.0.0.1:{port}", timeout=60)
         client.create_collection("c", dimension=8)
         stop_at = threading.Event()

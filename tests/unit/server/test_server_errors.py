@@ -42,9 +42,9 @@ def test_unimplemented_rpc_is_reported(remote):
 
     start = time.monotonic()
     with pytest.raises((MilvusException, grpc.RpcError)) as e:
-        remote.list_privilege_groups()
+        remote.describe_resource_group("rg")
     assert time.monotonic() - start < 2.0
-    assert "vecstore serve does not implement ListPrivilegeGroups" in str(e.value)
+    assert "vecstore serve does not implement DescribeResourceGroup" in str(e.value)
 
 
 def test_server_uri_gives_pymilvus_client(server):
