@@ -172,3 +172,45 @@ def test_pymilvus_ingestion_survives_streaming_node_sigkills(tmp_path):
         client.close()
     finally:
         assert stop(proc) == 0
+
+
+def test_a_hung_node_is_fenced_and_its_channel_moves(tmp_path, nodes, monkeypatch):
+    """A node that stops answering (SIGSTOP: alive, holding its files) loses its lease after
+    missed heartbeats: it is killed before its channel is opened elsewhere (one writer per
+    channel), and writes resume on the other node."""
+    from vecstore.transport import role_process
+
+    monkeypatch.setattr(role_process, "HEARTBEAT_TIMEOUT_S", 0.5)
+    data = tmp_path / "db"
+    client = vecstore.MilvusClient(str(data))
+    client.create_collection("c", dimension=DIM)
+    client.insert("c", [{"id": i, "vector": [float(i)] * DIM} for i in range(10)])
+    status = _status(data)
+    index = status["channels"]["c1"]
+    hung = status["workers"][index]["pid"]
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.insert("c", [{"id": 100, "vector": [0.0] * DIM}])
+                break
+            except vecstore.VecstoreError:
+                assert time.monotonic() < deadline, "writes did not resume"
+                time.sleep(0.2)
+        assert not _alive(hung) or _zombie(hung)  # fenced: killed, not left writing
+        assert _status(data)["channels"]["c1"] != index or \
+            _status(data)["workers"][index]["pid"] != hung
+        assert ids_of(client, "c") == set(range(10)) | {100}
+    finally:
+        if _alive(hung):
+            os.kill(hung, signal.SIGCONT)
+    client.close()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return False
