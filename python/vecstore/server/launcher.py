@@ -98,7 +98,8 @@ class _Child:
                 break
         else:
             code = self.proc.wait()
-            raise RuntimeError(f"{self.name} exited with status {code} while starting")
+            where = f" (see {self.log})" if self.log else ""
+            raise RuntimeError(f"{self.name} exited with status {code} while starting{where}")
         threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
 
     @staticmethod
