@@ -35,6 +35,7 @@ from vecstore.transport.role_process import (
     RoleProcess,
     gone_codes,
     remove_status,
+    start_all,
     write_status,
 )
 
@@ -62,8 +63,7 @@ class DataNodes:
         self.nodes = [RoleProcess("data-node", i, "vecstore.data_node.process", SERVICE, METHODS,
                                   self.data_dir, self._sockets) for i in range(count)]
         try:
-            for n in self.nodes:
-                n.start(self._stop)
+            start_all(self.nodes, self._stop)
         except BaseException:
             self.close()
             raise

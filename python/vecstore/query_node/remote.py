@@ -41,6 +41,7 @@ from vecstore.transport.role_process import (
     RoleProcess,
     gone_codes,
     remove_status,
+    start_all,
     write_status,
 )
 
@@ -71,8 +72,7 @@ class WorkerPool:
                                     rpc.METHODS, self.data_dir, self._sockets)
                         for i in range(count)]
         try:
-            for w in self.workers:
-                w.start(self._stop)
+            start_all(self.workers, self._stop)
         except BaseException:
             self.close()
             raise

@@ -38,6 +38,7 @@ from vecstore.transport.role_process import (
     RoleProcess,
     gone_codes,
     remove_status,
+    start_all,
     write_status,
 )
 
@@ -218,8 +219,7 @@ class StreamingNodes:
                                   SERVICE, METHODS, self.data_dir, self._sockets)
                       for i in range(count)]
         try:
-            for n in self.nodes:
-                n.start(self._stop)
+            start_all(self.nodes, self._stop)
         except BaseException:
             self.close()
             raise

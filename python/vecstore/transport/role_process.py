@@ -61,6 +61,7 @@ class RoleProcess:
         self.channel: Any = None
         self.stub: rpc.Stub | None = None
         self.missed = 0
+        self._socket = self._logname = ""  # of the newest spawn
 
     @property
     def pid(self) -> int | None:
@@ -68,11 +69,16 @@ class RoleProcess:
 
     def start(self, stop: threading.Event | None = None) -> None:
         """Starts the process and waits until its socket answers (``lock`` held, or unshared)."""
+        self.spawn()
+        self.wait_ready(stop)
+
+    def spawn(self) -> None:
+        """Starts the process without waiting for it (:meth:`wait_ready` does)."""
         import grpc
 
         socket = os.path.join(self.sockets, f"{self.kind}-{self.index}-{self.generation}.sock")
-        logname = os.path.join(self.data_dir, f"{self.kind}-{self.index}.log")
-        logfile = open(logname, "ab")
+        self._logname = os.path.join(self.data_dir, f"{self.kind}-{self.index}.log")
+        logfile = open(self._logname, "ab")
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = package_root + os.pathsep + env.get("PYTHONPATH", "")
@@ -84,16 +90,25 @@ class RoleProcess:
                 close_fds=True)
         finally:
             logfile.close()
+        self._socket = socket
         self.channel = grpc.insecure_channel(f"unix:{socket}", options=rpc.CHANNEL_OPTIONS)
         self.stub = rpc.Stub(self.channel, self.service, self.methods)
+
+    def wait_ready(self, stop: threading.Event | None = None) -> None:
+        """Waits until the spawned process answers a Heartbeat; RoleFailed if it exits first,
+        ``stop`` is set or READY_TIMEOUT_S passes."""
+        import grpc
+
+        assert self.proc is not None and self.channel is not None and self.stub is not None
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             if self.proc.poll() is not None:
                 raise RoleFailed(f"{self.kind} {self.index} exited with status "
-                                 f"{self.proc.returncode} while starting (see {logname})")
+                                 f"{self.proc.returncode} while starting (see {self._logname})")
             if (stop is not None and stop.is_set()) or time.monotonic() > deadline:
                 self.proc.kill()
-                raise RoleFailed(f"{self.kind} {self.index} did not start (see {logname})")
+                raise RoleFailed(f"{self.kind} {self.index} did not start (see "
+                                 f"{self._logname})")
             try:
                 grpc.channel_ready_future(self.channel).result(timeout=0.5)
                 self.stub.call("Heartbeat", {}, timeout=5)
@@ -101,7 +116,8 @@ class RoleProcess:
             except (grpc.FutureTimeoutError, grpc.RpcError):
                 continue
         self.missed = 0
-        log.info("%s %d started: pid %d on %s", self.kind, self.index, self.proc.pid, socket)
+        log.info("%s %d started: pid %d on %s", self.kind, self.index, self.proc.pid,
+                 self._socket)
 
     def stop(self, kill: bool) -> None:
         """Stops the process (SIGKILL with ``kill``, else SIGTERM and a wait)."""
@@ -146,6 +162,15 @@ def remove_status(data_dir: str, name: str) -> None:
         os.remove(os.path.join(data_dir, name))
     except OSError:
         pass
+
+
+def start_all(processes: Sequence[RoleProcess], stop: threading.Event | None = None) -> None:
+    """Starts every process at once, then waits for each (a pool's start costs one process
+    start-up, not N)."""
+    for p in processes:
+        p.spawn()
+    for p in processes:
+        p.wait_ready(stop)
 
 
 class Heartbeats:
