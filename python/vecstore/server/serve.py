@@ -20,6 +20,8 @@ when they die. ``--streaming-nodes N`` (default 0) has N streaming-node processe
 channels (:mod:`vecstore.streaming_node.remote`), reassigned when one dies. ``--data-nodes N``
 (default 0) runs index builds and compaction merges in N data-node processes
 (:mod:`vecstore.data_node.remote`), restarted when one dies, the interrupted work run again.
+``--proxies N`` (default 0) serves the port from N proxy processes in front of a core process
+(:mod:`vecstore.server.launcher`); docs/server.md maps every process and fault.
 """
 
 from __future__ import annotations
