@@ -45,6 +45,8 @@ from vecstore.transport.role_process import (
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 60.0
+RECOVER_TRIES = 20
+RECOVER_PAUSE_S = 0.5
 STATUS_FILE = "streaming_nodes.json"  # in the data directory: pids, and channel assignment
 
 
@@ -83,7 +85,11 @@ class RemoteWal:
         if self._stub is None:
             raise StorageError(f"streaming node {node.index} is not running")
         self._dir = Path(nodes.data_dir) / "wal" / channel
-        header, _ = self._stub.call("Open", {"channel": channel}, timeout=CALL_TIMEOUT_S)
+        try:
+            header, _ = self._stub.call("Open", {"channel": channel}, timeout=CALL_TIMEOUT_S)
+        except Exception as e:  # grpc.RpcError, or ValueError from a channel closed meanwhile
+            raise StorageError(f"streaming node {node.index} could not open WAL channel "
+                               f"{channel}: {e}") from e
         self._session = int(header["session"])
         self._end = _position(header["end"])
         self._mu = threading.Lock()
@@ -314,12 +320,18 @@ class StreamingNodes:
     def _lost(self, channels: list[str]) -> None:
         callback = self.on_channel_lost
         for c in channels:
-            if callback is None or self._stop.is_set():
-                return
-            try:
-                callback(c)
-            except Exception:
-                log.exception("could not recover WAL channel %s", c)
+            # Tried again while it fails (the node it moved to may die too): a channel left
+            # unrecovered would refuse every write until the server restarts.
+            for attempt in range(RECOVER_TRIES):
+                if callback is None or self._stop.is_set():
+                    return
+                try:
+                    callback(c)
+                    break
+                except Exception:
+                    log.exception("could not recover WAL channel %s (try %d of %d)", c,
+                                  attempt + 1, RECOVER_TRIES)
+                    self._stop.wait(RECOVER_PAUSE_S)
 
     def close(self) -> None:
         self._stop.set()

@@ -214,3 +214,31 @@ def _zombie(pid: int) -> bool:
             return f.read().split(")")[1].split()[0] == "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_failed_recovery_is_tried_again(tmp_path, nodes):
+    data = tmp_path / "db"
+    client = vecstore.MilvusClient(str(data))
+    client.create_collection("c", dimension=DIM)
+    dep = _deployment(client)
+    real, calls = dep.wal_nodes.on_channel_lost, []
+
+    def flaky(channel):
+        calls.append(channel)
+        if len(calls) == 1:
+            raise vecstore.VecstoreError("simulated: the node it moved to died too")
+        real(channel)
+
+    dep.wal_nodes.on_channel_lost = flaky
+    dep.datadir.wal("c1")._failed(vecstore.VecstoreError("simulated"))
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.insert("c", [{"id": 1, "vector": [1.0] * DIM}])
+            break
+        except vecstore.VecstoreError:
+            assert time.monotonic() < deadline, "the channel was never recovered"
+            time.sleep(0.1)
+    assert calls == ["c1", "c1"]
+    assert ids_of(client, "c") == {1}
+    client.close()
