@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from vecstore.common.pools import pool
 from vecstore.coordinator.tso import TimestampOracle
-from vecstore.errors import InvalidArgument
+from vecstore.errors import InvalidArgument, StorageError
 from vecstore.storage.wal import Position, RecordType, Wal
 from vecstore.streaming_node.growing import GrowingSegment, GrowingView, VectorSpec
 from vecstore.streaming_node.records import (
@@ -139,6 +139,7 @@ class Shard:
         self._del_pk: list[np.ndarray] = []
         self._del_ts: list[np.ndarray] = []
         self.serviceable_ts = 0
+        self._broken: BaseException | None = None  # the first write whose record failed
         self.replayed = 0
         self._last_snapshot: ShardSnapshot | None = None  # see snapshot()
         # Called (outside the lock, with this shard) after each insert: the wiring's hook for
@@ -278,8 +279,10 @@ class Shard:
                 publish: Callable[[], None], segment: GrowingSegment | None = None) -> None:
         """Steps 2 and 3 of a write (module docstring): waits for durability outside the lock,
         then publishes in ticket order. If the record was not made durable, nothing is published
-        and the staged rows are dropped (the WAL then refuses every later write, so no write
-        after this one can succeed either); the StorageError propagates."""
+        and the staged rows are dropped, this write's and every later one's, and no later write
+        of this shard is acknowledged (a FileWal refuses them anyway; a log written by another
+        process may still report a later record durable, which its replay then brings back);
+        the StorageError propagates."""
         error: BaseException | None = None
         try:
             wait()
@@ -288,11 +291,18 @@ class Shard:
         with self._turn:
             while self._published != ticket:
                 self._turn.wait()
+            if error is None and self._broken is not None:
+                # Its staged rows went with the failed write's (unstage drops them all).
+                error = StorageError(f"an earlier write to this shard's log failed "
+                                     f"({self._broken}); this one is not acknowledged")
             if error is None:
                 publish()
                 self.serviceable_ts = ts
-            elif segment is not None:
-                segment.unstage()
+            else:
+                if self._broken is None:
+                    self._broken = error
+                if segment is not None:
+                    segment.unstage()
             self._published += 1
             self._turn.notify_all()
         if error is not None:

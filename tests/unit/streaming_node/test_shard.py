@@ -273,3 +273,71 @@ def test_a_batch_bigger_than_a_record_is_split_and_replays_whole(tmp_path, rng, 
     np.testing.assert_array_equal(after.growing.pks, before.growing.pks)
     np.testing.assert_array_equal(after.growing.vectors["v"], before.growing.vectors["v"])
     assert after.growing.scalars.equals(before.growing.scalars)
+
+
+def test_a_later_record_reported_durable_after_an_earlier_failed_one_is_not_acknowledged(
+        tmp_path, rng):
+    """A log written by another process (a streaming node) can lose the reply of one append
+    and deliver the next one's. The shard must then publish neither: the failed write dropped
+    every staged row, so publishing the later one would expose the failed rows in its place."""
+    import threading
+
+    from vecstore.errors import StorageError
+
+    class Pending:
+        def __init__(self, inner, gate, fail):
+            self.inner, self.gate, self.fail = inner, gate, fail
+
+        def wait(self):
+            self.gate.wait(10)
+            if self.fail:
+                raise StorageError("simulated: the reply was lost")
+            return self.inner.wait()
+
+    class SplitLog:
+        """A FileWal whose first pending append (after ``arm``) fails, the others succeed."""
+
+        def __init__(self, wal):
+            self.wal, self.armed, self.gates = wal, False, []
+
+        def append_pending(self, payload, **kw):
+            gate = threading.Event()
+            if self.armed:  # the test releases these replies, the first one as a failure
+                self.gates.append(gate)
+            else:
+                gate.set()
+            fail = self.armed and len(self.gates) == 1
+            return Pending(self.wal.append_pending(payload, **kw), gate, fail)
+
+        def __getattr__(self, name):
+            return getattr(self.wal, name)
+
+    log = SplitLog(FileWal(tmp_path / "ch"))
+    shard = Shard(log, TimestampOracle(), SPECS)
+    first = batch(rng, 0, 5)
+    errors: dict[int, BaseException] = {}
+
+    def write(i, start):
+        try:
+            shard.insert(*batch(rng, start, 3))
+        except BaseException as e:  # noqa: BLE001
+            errors[i] = e
+
+    shard.insert(*first)  # acknowledged
+    log.armed = True
+    a = threading.Thread(target=write, args=(0, 100))
+    a.start()
+    while len(log.gates) < 1:
+        pass
+    b = threading.Thread(target=write, args=(1, 200))
+    b.start()
+    while len(log.gates) < 2:
+        pass
+    log.gates[1].set()  # the later record's reply first: durable
+    log.gates[0].set()  # then the earlier one's failure
+    a.join()
+    b.join()
+    assert isinstance(errors.get(0), StorageError) and isinstance(errors.get(1), StorageError)
+    view = shard.snapshot().growing
+    np.testing.assert_array_equal(view.pks, first[0])  # neither batch is visible
+    np.testing.assert_array_equal(view.vectors["v"], first[1]["v"])
