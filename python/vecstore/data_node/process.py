@@ -30,7 +30,7 @@ import numpy as np
 
 from vecstore import _core
 from vecstore.data_node.work import LocalWork
-from vecstore.transport.role_main import call, serve_role
+from vecstore.transport.role_main import serve_role
 
 SERVICE = "vecstore.DataNode"
 METHODS = ("Heartbeat", "Build", "Merge", "Cancel")
@@ -47,23 +47,11 @@ class DataNodeProcess:
         self._mu = threading.Lock()
         self._cancels: dict[str, Any] = {}  # job -> CancelFlag of the build running it
 
-    def Heartbeat(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._heartbeat, request, context)
-
-    def Build(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._build, request, context)
-
-    def Merge(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._merge, request, context)
-
-    def Cancel(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._cancel, request, context)
-
-    def _heartbeat(self, header: dict, arrays: dict) -> dict:
+    def Heartbeat(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
             return {"pid": os.getpid(), "running": len(self._cancels)}
 
-    def _build(self, header: dict, arrays: dict) -> dict:
+    def Build(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         from vecstore.index.spec import IndexSpec
         from vecstore.storage.segment import Segment
 
@@ -82,7 +70,7 @@ class DataNodeProcess:
         log.info("built %s of %s", ref.name, header["prefix"])
         return {"ref": ref.to_dict()}
 
-    def _merge(self, header: dict, arrays: dict) -> dict:
+    def Merge(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         from vecstore.storage.segment import Segment
 
         inputs = [Segment.open(self._store, str(p)) for p in header["inputs"]]
@@ -94,7 +82,7 @@ class DataNodeProcess:
         log.info("merged %s into %s (%d rows)", header["inputs"], header["prefix"], out[0])
         return {"rows": out[0], "bytes": out[1]}
 
-    def _cancel(self, header: dict, arrays: dict) -> dict:
+    def Cancel(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
             flag = self._cancels.get(str(header["job"]))
         if flag is not None:

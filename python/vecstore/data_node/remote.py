@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,14 +28,7 @@ from vecstore.index.spec import IndexSpec
 from vecstore.storage.segment import Segment
 from vecstore.storage.segment.index_file import IndexFileRef
 from vecstore.transport import rpc
-from vecstore.transport.role_process import (
-    Heartbeats,
-    RoleProcess,
-    gone_codes,
-    remove_status,
-    start_all,
-    write_status,
-)
+from vecstore.transport.role_process import RolePool, gone_codes
 
 log = logging.getLogger(__name__)
 
@@ -46,42 +37,17 @@ POLL_S = 0.2  # how often a waiting call looks at its cancel flag
 STATUS_FILE = "data_nodes.json"
 
 
-class DataNodes:
+class DataNodes(RolePool):
     """N data-node processes, restarted when they fail (module docstring)."""
 
     def __init__(self, data_dir: str, count: int) -> None:
-        if count < 1:
-            raise ValueError("at least one data node is needed")
-        self.data_dir = str(data_dir)
-        self._sockets = tempfile.mkdtemp(prefix="vecstore-dn-")  # sun_path holds 108 bytes
+        super().__init__("data-node", "vecstore.data_node.process", SERVICE, METHODS, data_dir,
+                         count, STATUS_FILE)
         self._mu = threading.Lock()
         self._running = [0] * count  # calls in flight per node
         self._jobs = itertools.count(1)
-        self._stop = threading.Event()
-        self.restarts = 0
         self.retried = 0
-        self.nodes = [RoleProcess("data-node", i, "vecstore.data_node.process", SERVICE, METHODS,
-                                  self.data_dir, self._sockets) for i in range(count)]
-        try:
-            start_all(self.nodes, self._stop)
-        except BaseException:
-            self.close()
-            raise
-        self._write_status()
-        Heartbeats("vecstore-dn-heartbeat", self.nodes, self.recover, self._stop)
-
-    def _write_status(self) -> None:
-        write_status(self.data_dir, STATUS_FILE, self.nodes, restarts=self.restarts)
-
-    def recover(self, node: RoleProcess, generation: int) -> None:
-        """Replaces ``node``'s process unless someone did since ``generation``."""
-        with node.lock:
-            if node.generation != generation or self._stop.is_set():
-                return
-            log.warning("data node %d (pid %s) failed: restarting it", node.index, node.pid)
-            node.restart(self._stop)
-            self.restarts += 1
-        self._write_status()
+        self.start()
 
     def call(self, method: str, header: dict[str, Any], arrays: dict[str, Any] | None = None,
              cancel: Any = None) -> dict[str, Any]:
@@ -94,9 +60,9 @@ class DataNodes:
             if attempt:
                 self.retried += 1
             with self._mu:
-                index = min(range(len(self.nodes)), key=lambda i: (self._running[i], i))
+                index = min(range(len(self.processes)), key=lambda i: (self._running[i], i))
                 self._running[index] += 1
-            node = self.nodes[index]
+            node = self.processes[index]
             try:
                 with node.lock:  # waits for a restart in progress
                     gen, stub = node.generation, node.stub
@@ -119,7 +85,7 @@ class DataNodes:
                     log.warning("data node %d failed during %s (%s): running it again",
                                 index, method, e.code().name)
                     try:
-                        self.recover(node, gen)
+                        self.replace(node, gen)
                     except Exception as e2:  # the next try picks another node or fails
                         last = e2
             finally:
@@ -142,14 +108,6 @@ class DataNodes:
                     pass  # a dead node builds nothing either
                 future.cancel()
                 raise Cancelled(f"{job} was cancelled")
-
-    def close(self) -> None:
-        self._stop.set()
-        for n in self.nodes:
-            with n.lock:
-                n.stop(kill=False)
-        shutil.rmtree(self._sockets, ignore_errors=True)
-        remove_status(self.data_dir, STATUS_FILE)
 
 
 class RemoteWork:

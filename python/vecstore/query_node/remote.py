@@ -22,8 +22,6 @@ mapping, so a client never sees a worker's death, only a slower answer.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -35,15 +33,7 @@ from vecstore.query_node.node import QueryNode
 from vecstore.query_node.sealed import SealedSegment
 from vecstore.storage.object import ObjectStore
 from vecstore.storage.segment import DeltaInfo, Segment
-from vecstore.transport.role_process import (
-    Heartbeats,
-    RoleFailed,
-    RoleProcess,
-    gone_codes,
-    remove_status,
-    start_all,
-    write_status,
-)
+from vecstore.transport.role_process import RoleFailed, RolePool, RoleProcess, gone_codes
 
 log = logging.getLogger(__name__)
 
@@ -53,66 +43,38 @@ STATUS_FILE = "query_nodes.json"  # in the data directory: the workers' pids and
 WorkerFailed = RoleFailed
 
 
-class WorkerPool:
+class WorkerPool(RolePool):
     """N worker processes, which segment each holds, and the restarts."""
 
     def __init__(self, data_dir: str, count: int) -> None:
-        if count < 1:
-            raise ValueError("a worker pool needs at least one worker")
-        self.data_dir = str(data_dir)
-        # sun_path holds 108 bytes: sockets go to a short temporary directory of their own.
-        self._sockets = tempfile.mkdtemp(prefix="vecstore-qn-")
-        self._mu = threading.Lock()  # guards the three dicts and the counter
+        super().__init__("query-node", "vecstore.query_node.worker", rpc.SERVICE, rpc.METHODS,
+                         data_dir, count, STATUS_FILE)
+        self._mu = threading.Lock()  # guards the two dicts and the counter
         self._assigned: dict[str, int] = {}  # prefix -> worker index
         self._indexes: dict[str, dict[str, tuple[dict, str]]] = {}  # prefix -> field -> ref, fp
         self._next = 0
-        self._stop = threading.Event()
-        self.restarts = 0
-        self.workers = [RoleProcess("query-node", i, "vecstore.query_node.worker", rpc.SERVICE,
-                                    rpc.METHODS, self.data_dir, self._sockets)
-                        for i in range(count)]
-        try:
-            start_all(self.workers, self._stop)
-        except BaseException:
-            self.close()
-            raise
-        self._write_status()
-        Heartbeats("vecstore-qn-heartbeat", self.workers, self.recover, self._stop)
+        self.start()
 
-    # ---- processes --------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {"sockets": self._sockets}
 
-    def recover(self, w: RoleProcess, generation: int) -> None:
+    def on_failed(self, w: RoleProcess, generation: int) -> None:
         """Replaces w's process unless someone did since ``generation``; reloads its segments
-        and indexes on the new one."""
-        with w.lock:
-            if w.generation != generation or self._stop.is_set():
-                return
-            log.warning("query-node worker %d (pid %s) failed: restarting it", w.index,
-                        w.proc.pid if w.proc else None)
-            w.restart(self._stop)
-            with self._mu:
-                mine = [p for p, i in self._assigned.items() if i == w.index]
-                indexes = {p: dict(self._indexes.get(p, {})) for p in mine}
-            for prefix in mine:
-                self._load_on(w, prefix)
-                for field, (ref, fp) in indexes[prefix].items():
-                    w.stub.call("Attach", {"prefix": prefix, "field": field, "ref": ref,
-                                           "fingerprint": fp}, timeout=SEARCH_TIMEOUT_S)
-            self.restarts += 1
-        self._write_status()
-        log.warning("query-node worker %d restarted (pid %d), %d segments reloaded", w.index,
-                    w.proc.pid, len(mine))
+        and indexes on the new one before any search reaches it."""
+        self.replace(w, generation, then=self._reload)
 
-    def _write_status(self) -> None:
-        write_status(self.data_dir, STATUS_FILE, self.workers, sockets=self._sockets)
-
-    def close(self) -> None:
-        self._stop.set()
-        for w in self.workers:
-            with w.lock:
-                w.stop(kill=False)
-        shutil.rmtree(self._sockets, ignore_errors=True)
-        remove_status(self.data_dir, STATUS_FILE)
+    def _reload(self, w: RoleProcess) -> None:
+        with self._mu:
+            mine = [p for p, i in self._assigned.items() if i == w.index]
+            indexes = {p: dict(self._indexes.get(p, {})) for p in mine}
+        assert w.stub is not None
+        for prefix in mine:
+            self._load_on(w, prefix)
+            for field, (ref, fp) in indexes[prefix].items():
+                w.stub.call("Attach", {"prefix": prefix, "field": field, "ref": ref,
+                                       "fingerprint": fp}, timeout=SEARCH_TIMEOUT_S)
+        log.warning("query-node worker %d restarted (pid %s), %d segments reloaded", w.index,
+                    w.pid, len(mine))
 
     # ---- calls ------------------------------------------------------------------------------
 
@@ -131,7 +93,7 @@ class WorkerPool:
                 index = self._assigned.get(prefix)
             if index is None:
                 raise WorkerFailed(f"segment {prefix} is assigned to no query-node worker")
-            w = self.workers[index]
+            w = self.processes[index]
             with w.lock:  # waits for a restart in progress
                 gen, stub = w.generation, w.stub
             if stub is None:
@@ -155,7 +117,7 @@ class WorkerPool:
                     raise WorkerFailed(f"query-node worker {index} could not {method} "
                                        f"{prefix}: {code.name} {last.details()}") from last
                 try:
-                    self.recover(w, gen)
+                    self.on_failed(w, gen)
                 except Exception as e3:
                     last = e3
         raise WorkerFailed(f"query-node call {method} on {prefix} failed "
@@ -166,7 +128,7 @@ class WorkerPool:
         with self._mu:
             if prefix in self._assigned:
                 return
-            self._assigned[prefix] = self._next % len(self.workers)
+            self._assigned[prefix] = self._next % len(self.processes)
             self._next += 1
         self._call(prefix, "Load", {"prefix": prefix})
 
@@ -179,7 +141,7 @@ class WorkerPool:
                 if i is not None:
                     by_worker.setdefault(i, []).append(p)
         for i, ps in by_worker.items():
-            stub = self.workers[i].stub
+            stub = self.processes[i].stub
             if stub is None:
                 continue
             try:

@@ -25,7 +25,7 @@ import numpy as np
 
 from vecstore.errors import NotFoundError
 from vecstore.query_node import rpc
-from vecstore.transport.role_main import call, serve_role
+from vecstore.transport.role_main import serve_role
 
 log = logging.getLogger("vecstore.query_node.worker")
 
@@ -50,26 +50,11 @@ class WorkerNode:
 
     # ---- methods ----------------------------------------------------------------------------
 
-    def Heartbeat(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._heartbeat, request, context)
-
-    def Load(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._load, request, context)
-
-    def Release(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._release, request, context)
-
-    def Attach(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._attach, request, context)
-
-    def Search(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._search, request, context)
-
-    def _heartbeat(self, header: dict, arrays: dict) -> dict:
+    def Heartbeat(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
             return {"pid": os.getpid(), "segments": len(self._segments)}
 
-    def _load(self, header: dict, arrays: dict) -> dict:
+    def Load(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         from vecstore.query_node.sealed import SealedSegment
         from vecstore.storage.segment import Segment
 
@@ -84,7 +69,7 @@ class WorkerNode:
             log.info("loaded %s (%d rows)", prefix, have.segment.rows)
         return {"rows": have.segment.rows}
 
-    def _release(self, header: dict, arrays: dict) -> dict:
+    def Release(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
             gone = [self._segments.pop(str(p), None) for p in header["prefixes"]]
         for s in gone:
@@ -92,7 +77,7 @@ class WorkerNode:
                 log.info("released %s", s.segment.prefix)
         return {}
 
-    def _attach(self, header: dict, arrays: dict) -> dict:
+    def Attach(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         from vecstore.index.segment_index import SegmentIndex
         from vecstore.index.spec import IndexSpec
         from vecstore.storage.segment.index_file import IndexFileRef, map_index_file
@@ -109,7 +94,7 @@ class WorkerNode:
         log.info("attached index %s of %s", ref.name, sealed.segment.prefix)
         return {}
 
-    def _search(self, header: dict, arrays: dict) -> tuple[dict, dict]:
+    def Search(self, header: dict, arrays: dict) -> tuple[dict, dict]:  # noqa: N802
         sealed = self._segment(str(header["prefix"]))
         rows = sealed.segment.rows
         if int(header["rows"]) != rows:

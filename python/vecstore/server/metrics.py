@@ -156,23 +156,18 @@ class Metrics:
         dep = self._dep
         if dep is None:
             return []
-        pools = {"query_node": getattr(getattr(dep.query, "pool", None), "workers", None),
-                 "streaming_node": getattr(dep.wal_nodes, "nodes", None),
-                 "data_node": getattr(getattr(dep.work, "nodes", None), "nodes", None)}
-        restarts = {"query_node": getattr(getattr(dep.query, "pool", None), "restarts", 0),
-                    "streaming_node": getattr(dep.wal_nodes, "restarts", 0),
-                    "data_node": getattr(getattr(dep.work, "nodes", None), "restarts", 0)}
+        pools = {"query_node": getattr(dep.query, "pool", None), "streaming_node": dep.wal_nodes,
+                 "data_node": getattr(dep.work, "nodes", None)}
+        pools = {role: pool for role, pool in pools.items() if pool is not None}
         out = ["# HELP vecstore_role_processes Live processes of each role run as processes.",
                "# TYPE vecstore_role_processes gauge"]
-        for role, procs in pools.items():
-            if procs:
-                up = sum(1 for p in procs if p.proc is not None and p.proc.poll() is None)
-                out.append(f"vecstore_role_processes{_labels(role=role)} {up}")
+        for role, pool in pools.items():
+            up = sum(1 for p in pool.processes if p.proc is not None and p.proc.poll() is None)
+            out.append(f"vecstore_role_processes{_labels(role=role)} {up}")
         out += ["# HELP vecstore_role_restarts_total Processes of the role replaced after a "
                 "failure.", "# TYPE vecstore_role_restarts_total counter"]
-        for role, procs in pools.items():
-            if procs:
-                out.append(f"vecstore_role_restarts_total{_labels(role=role)} {restarts[role]}")
+        for role, pool in pools.items():
+            out.append(f"vecstore_role_restarts_total{_labels(role=role)} {pool.restarts}")
         return out
 
 

@@ -33,12 +33,11 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from vecstore.errors import NotFoundError, StorageError
 from vecstore.storage.datadir import check_channel
 from vecstore.storage.wal import FileWal, Position, RecordType
-from vecstore.transport.role_main import call, serve_role
+from vecstore.transport.role_main import serve_role
 
 SERVICE = "vecstore.StreamingNode"
 METHODS = ("Heartbeat", "Open", "Append", "Truncate", "Sync", "Close")
@@ -78,29 +77,11 @@ class WalNode:
 
     # ---- methods ----------------------------------------------------------------------------
 
-    def Heartbeat(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._heartbeat, request, context)
-
-    def Open(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._open, request, context)
-
-    def Append(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._append, request, context)
-
-    def Truncate(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._truncate, request, context)
-
-    def Sync(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._sync, request, context)
-
-    def Close(self, request: bytes, context: Any) -> bytes:  # noqa: N802
-        return call(self._close, request, context)
-
-    def _heartbeat(self, header: dict, arrays: dict) -> dict:
+    def Heartbeat(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
             return {"pid": os.getpid(), "channels": sorted(self._channels)}
 
-    def _open(self, header: dict, arrays: dict) -> dict:
+    def Open(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         name = check_channel(header["channel"])
         with self._mu:
             old = self._channels.pop(name, None)
@@ -112,7 +93,7 @@ class WalNode:
         log.info("opened channel %s (session %d) at %s", name, ch.session, wal.end_position)
         return {"session": ch.session, "end": _pos(wal.end_position)}
 
-    def _append(self, header: dict, arrays: dict) -> dict:
+    def Append(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         ch = self._channel(header)
         seq = int(header["seq"])
         with ch.turn:
@@ -132,16 +113,16 @@ class WalNode:
         position = pending.wait()
         return {"position": _pos(position), "end": _pos(end)}
 
-    def _truncate(self, header: dict, arrays: dict) -> dict:
+    def Truncate(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         ch = self._channel(header)
         seq, offset = header["position"]
         return {"files": ch.wal.truncate_before(Position(int(seq), int(offset)))}
 
-    def _sync(self, header: dict, arrays: dict) -> dict:
+    def Sync(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         self._channel(header).wal.sync()
         return {}
 
-    def _close(self, header: dict, arrays: dict) -> dict:
+    def Close(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         ch = self._channel(header)
         with self._mu:
             if self._channels.get(str(header["channel"])) is ch:

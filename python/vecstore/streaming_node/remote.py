@@ -21,8 +21,6 @@ acknowledged record is durable in the log and comes back with the replay.
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,14 +31,7 @@ from vecstore.storage.wal import Position, RecordType, WalEntry, read_log
 from vecstore.storage.wal.log import payload_parts
 from vecstore.streaming_node.process import METHODS, SERVICE
 from vecstore.transport import rpc
-from vecstore.transport.role_process import (
-    Heartbeats,
-    RoleProcess,
-    gone_codes,
-    remove_status,
-    start_all,
-    write_status,
-)
+from vecstore.transport.role_process import RolePool, RoleProcess, gone_codes
 
 log = logging.getLogger(__name__)
 
@@ -205,38 +196,22 @@ class RemoteWal:
         self._nodes.forget(self.channel, self._node.index)
 
 
-class StreamingNodes:
+class StreamingNodes(RolePool):
     """N streaming-node processes and the channels each writes (module docstring).
     ``on_channel_lost(channel)``: set by the deployment, rebuilds the channel's shard."""
 
     def __init__(self, data_dir: str, count: int) -> None:
-        if count < 1:
-            raise ValueError("at least one streaming node is needed")
-        self.data_dir = str(data_dir)
-        self._sockets = tempfile.mkdtemp(prefix="vecstore-sn-")  # sun_path holds 108 bytes
+        super().__init__("streaming-node", "vecstore.streaming_node.process", SERVICE, METHODS,
+                         data_dir, count, STATUS_FILE)
         self._mu = threading.Lock()  # guards the assignment and the down set
         self._assigned: dict[str, int] = {}  # channel -> node index
         self._down: set[int] = set()
-        self._stop = threading.Event()
         self.on_channel_lost: Callable[[str], None] | None = None
-        self.restarts = 0
-        self.reassigned = 0
-        self.nodes = [RoleProcess("streaming-node", i, "vecstore.streaming_node.process",
-                                  SERVICE, METHODS, self.data_dir, self._sockets)
-                      for i in range(count)]
-        try:
-            start_all(self.nodes, self._stop)
-        except BaseException:
-            self.close()
-            raise
-        self._write_status()
-        Heartbeats("vecstore-sn-heartbeat", self.nodes, self._on_failed, self._stop)
+        self.reassigned = 0  # channels moved off a failed node
+        self.start()
 
-    def _write_status(self) -> None:
-        if self._stop.is_set():
-            return  # closed: the file is gone for good
-        write_status(self.data_dir, STATUS_FILE, self.nodes, channels=self.assignment(),
-                     restarts=self.restarts)
+    def status(self) -> dict[str, Any]:
+        return {"channels": self.assignment(), "reassigned": self.reassigned}
 
     def assignment(self) -> dict[str, int]:
         """channel -> index of the node writing it."""
@@ -249,18 +224,18 @@ class StreamingNodes:
         with self._mu:
             index = self._assigned.get(channel)
             if index is None or index in self._down:
-                live = [n.index for n in self.nodes if n.index not in self._down] or \
-                    [n.index for n in self.nodes]
+                live = [n.index for n in self.processes if n.index not in self._down] or \
+                    [n.index for n in self.processes]
                 load = {i: 0 for i in live}
                 for i in self._assigned.values():
                     if i in load:
                         load[i] += 1
                 index = min(live, key=lambda i: (load[i], i))
                 self._assigned[channel] = index
-        node = self.nodes[index]
+        node = self.processes[index]
         with node.lock:  # waits for a restart in progress
             wal = RemoteWal(self, channel, node)
-        self._write_status()
+        self.write_status()
         return wal
 
     def forget(self, channel: str, index: int) -> None:
@@ -268,7 +243,7 @@ class StreamingNodes:
         with self._mu:
             if self._assigned.get(channel) == index:
                 del self._assigned[channel]
-        self._write_status()
+        self.write_status()
 
     def suspect(self, node: RoleProcess, generation: int, channel: str, gone: bool) -> None:
         """A call to ``node`` failed: if it looked dead (``gone``), the node is checked and
@@ -278,7 +253,7 @@ class StreamingNodes:
         def recover() -> None:
             try:
                 if gone:
-                    self._on_failed(node, generation)
+                    self.on_failed(node, generation)
                 else:
                     self._lost([channel])
             except Exception:
@@ -288,7 +263,8 @@ class StreamingNodes:
 
         threading.Thread(target=recover, name="vecstore-sn-recover", daemon=True).start()
 
-    def _on_failed(self, node: RoleProcess, generation: int) -> None:
+    def on_failed(self, node: RoleProcess, generation: int) -> None:
+        """Fences the node, moves its channels (their shards rebuilt), then replaces it."""
         with node.lock:
             if node.generation != generation or self._stop.is_set() or node.index in self._down:
                 return
@@ -300,7 +276,7 @@ class StreamingNodes:
                 lost = sorted(c for c, i in self._assigned.items() if i == node.index)
                 for c in lost:
                     del self._assigned[c]
-                alone = len(self._down) == len(self.nodes)
+                alone = len(self._down) == len(self.processes)
         if alone:  # nowhere to move them: the replacement takes them
             self._restart(node)
         self._lost(lost)
@@ -309,13 +285,11 @@ class StreamingNodes:
             self._restart(node)
 
     def _restart(self, node: RoleProcess) -> None:
-        with node.lock:
-            node.restart(self._stop)
+        def up(n: RoleProcess) -> None:
             with self._mu:
-                self._down.discard(node.index)
-            self.restarts += 1
-        self._write_status()
-        log.warning("streaming node %d restarted (pid %s)", node.index, node.pid)
+                self._down.discard(n.index)
+
+        self.replace(node, then=up)
 
     def _lost(self, channels: list[str]) -> None:
         callback = self.on_channel_lost
@@ -332,14 +306,6 @@ class StreamingNodes:
                     log.exception("could not recover WAL channel %s (try %d of %d)", c,
                                   attempt + 1, RECOVER_TRIES)
                     self._stop.wait(RECOVER_PAUSE_S)
-
-    def close(self) -> None:
-        self._stop.set()
-        for n in self.nodes:
-            with n.lock:
-                n.stop(kill=False)
-        shutil.rmtree(self._sockets, ignore_errors=True)
-        remove_status(self.data_dir, STATUS_FILE)
 
 
 def factory(count: int) -> Callable[[Any], StreamingNodes]:

@@ -1,5 +1,7 @@
 """The child side of a role process: ``serve_role`` runs one role's RPC service on a Unix-domain
-socket until SIGTERM, or until its parent goes away, so a killed server leaves no orphan.
+socket until SIGTERM, or until its parent goes away, so a killed server leaves no orphan. The
+role's object has one method per RPC name, taking the decoded (header, arrays) and returning a
+header or a (header, arrays) pair.
 
 Every role process takes the same arguments: ``--data DIR --socket PATH [--parent PID]
 [--threads N]``. ``call`` turns a method's outcome into a reply or a status: NotFoundError is
@@ -91,7 +93,11 @@ def serve_role(role: str, service: str, methods: Sequence[str],
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads,
                                                     thread_name_prefix=f"{role}-rpc"),
                          options=rpc.CHANNEL_OPTIONS)
-    server.add_generic_rpc_handlers((rpc.method_handlers(service, methods, impl),))
+    def serving(fn: Callable[[dict, dict], Any]) -> Callable[[bytes, Any], bytes]:
+        return lambda request, context: call(fn, request, context)
+
+    handlers = {name: serving(getattr(impl, name)) for name in methods}
+    server.add_generic_rpc_handlers((rpc.method_handlers(service, handlers),))
     if not server.add_insecure_port(f"unix:{args.socket}"):
         log.error("cannot listen on %s", args.socket)
         return 2

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -171,6 +173,75 @@ def start_all(processes: Sequence[RoleProcess], stop: threading.Event | None = N
         p.spawn()
     for p in processes:
         p.wait_ready(stop)
+
+
+class RolePool:
+    """N processes of one role (``kind``, e.g. "data-node", running ``module``): their sockets in
+    a private temporary directory, started at once by :meth:`start`, heartbeaten (a failed one
+    goes to :meth:`on_failed`), listed in ``DATA/<status_file>`` and stopped by :meth:`close`.
+    Subclasses add what the role's processes hold, and call :meth:`start` last."""
+
+    def __init__(self, kind: str, module: str, service: str, methods: Sequence[str],
+                 data_dir: str, count: int, status_file: str) -> None:
+        if count < 1:
+            raise ValueError(f"at least one {kind} is needed")
+        self.kind, self.data_dir, self.status_file = kind, str(data_dir), status_file
+        # sun_path holds 108 bytes: sockets go to a short directory of their own ("qn", "sn"...).
+        short = "".join(w[0] for w in kind.split("-"))
+        self._sockets = tempfile.mkdtemp(prefix=f"vecstore-{short}-")
+        self._stop = threading.Event()
+        self.restarts = 0
+        self.processes = [RoleProcess(kind, i, module, service, methods, self.data_dir,
+                                      self._sockets) for i in range(count)]
+
+    def start(self) -> None:
+        try:
+            start_all(self.processes, self._stop)
+        except BaseException:
+            self.close()
+            raise
+        self.write_status()
+        Heartbeats(f"vecstore-{self.kind}-heartbeat", self.processes, self.on_failed,
+                   self._stop)
+
+    def status(self) -> dict[str, Any]:
+        """Fields of the status file besides the processes."""
+        return {}
+
+    def write_status(self) -> None:
+        if self._stop.is_set():
+            return  # closed: the file is gone for good
+        write_status(self.data_dir, self.status_file, self.processes, restarts=self.restarts,
+                     **self.status())
+
+    def on_failed(self, process: RoleProcess, generation: int) -> None:
+        """A process died or stopped answering: replaced by default."""
+        self.replace(process, generation)
+
+    def replace(self, process: RoleProcess, generation: int | None = None,
+                then: Callable[[RoleProcess], None] | None = None) -> bool:
+        """Restarts ``process`` unless someone did since ``generation`` (None: whatever it is)
+        and runs ``then(process)`` before anyone else may call it; False if it did nothing."""
+        with process.lock:
+            if (generation is not None and process.generation != generation) or \
+                    self._stop.is_set():
+                return False
+            log.warning("%s %d (pid %s) failed: restarting it", self.kind, process.index,
+                        process.pid)
+            process.restart(self._stop)
+            self.restarts += 1
+            if then is not None:
+                then(process)
+        self.write_status()
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        for p in self.processes:
+            with p.lock:
+                p.stop(kill=False)
+        shutil.rmtree(self._sockets, ignore_errors=True)
+        remove_status(self.data_dir, self.status_file)
 
 
 class Heartbeats:

@@ -7,9 +7,9 @@ offset into the tail), each at a multiple of 8 bytes. A buffer is a plain numeri
 (query vectors, bitmaps, row numbers, distances) or a list of byte buffers sent as one uint8
 array (a WAL record's parts). Bulk data stays out of it: roles map the same files.
 
-A role's service is a name and a tuple of method names; :func:`method_handlers` serves an object
-with one method per name (request bytes, grpc context) -> reply bytes, and :class:`Stub` calls
-them with (header, arrays) -> (header, arrays).
+A role's service is a name and a tuple of method names; :func:`method_handlers` serves one
+callable per name (request bytes, grpc context) -> reply bytes, and :class:`Stub` calls them with
+(header, arrays) -> (header, arrays).
 """
 
 from __future__ import annotations
@@ -80,14 +80,14 @@ def _identity(b: bytes) -> bytes:
     return b
 
 
-def method_handlers(service: str, methods: Sequence[str], impl: Any) -> Any:
-    """The generic handler serving ``impl``'s methods (one per name in ``methods``, each taking
-    (request bytes, grpc context) and returning reply bytes)."""
+def method_handlers(service: str, methods: dict[str, Any]) -> Any:
+    """The generic handler serving ``methods`` (name -> callable taking (request bytes, grpc
+    context) and returning reply bytes)."""
     import grpc
 
     handlers = {name: grpc.unary_unary_rpc_method_handler(
-        getattr(impl, name), request_deserializer=_identity, response_serializer=_identity)
-        for name in methods}
+        fn, request_deserializer=_identity, response_serializer=_identity)
+        for name, fn in methods.items()}
     return grpc.method_handlers_generic_handler(service, handlers)
 
 

@@ -56,6 +56,15 @@ def stop(proc: subprocess.Popen) -> int:
         proc.stderr.close()
 
 
+def alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie still does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[int],
            failed: list[int], seed: int, dim: int = 8) -> None:
     """Inserts 20-row batches of ids from ``start`` until told to stop, recording which were

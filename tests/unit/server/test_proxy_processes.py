@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.unit.server.conftest import ids_of, ingest, spawn, stop, wait_ready
+from tests.unit.server.conftest import alive, ids_of, ingest, spawn, stop, wait_ready
 from vecstore.server.launcher import core_arguments
 
 pymilvus = pytest.importorskip("pymilvus")
@@ -25,14 +25,6 @@ PREFIX = "/milvus.proto.milvus.MilvusService/"
 
 def _status(data) -> dict:
     return json.loads((data / "proxies.json").read_text())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def _wait(predicate, what: str, timeout: float = 60) -> None:
@@ -55,7 +47,7 @@ def test_sigkill_of_a_proxy_and_of_the_core_loses_no_acknowledged_row(tmp_path):
     try:
         port = wait_ready(proc)
         first = _status(data)
-        assert len(first["workers"]) == 2 and _alive(first["core"])
+        assert len(first["workers"]) == 2 and alive(first["core"])
         # The directory names the proxies' port, so MilvusClient(DIR) reaches them.
         assert json.loads((data / "server.json").read_text())["address"] == f"127.0.0.1:{port}"
         import vecstore
@@ -86,13 +78,13 @@ def test_sigkill_of_a_proxy_and_of_the_core_loses_no_acknowledged_row(tmp_path):
         assert set(acked) <= got, "an acknowledged row was lost"
         assert got <= set(acked) | set(failed)
         status = _status(data)
-        assert status["core"] != first["core"] and not _alive(first["core"])
+        assert status["core"] != first["core"] and not alive(first["core"])
         assert status["workers"][1]["pid"] == first["workers"][1]["pid"]  # never interrupted
         client.close()
     finally:
         assert stop(proc) == 0
     pids = [status["core"], *(w["pid"] for w in status["workers"])]
-    _wait(lambda: not any(_alive(p) for p in pids), "a child outlived the launcher", 15)
+    _wait(lambda: not any(alive(p) for p in pids), "a child outlived the launcher", 15)
     assert not (data / "proxies.json").exists()
 
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import vecstore
-from tests.unit.server.conftest import ids_of, ingest, spawn, stop, wait_ready
+from tests.unit.server.conftest import alive, ids_of, ingest, spawn, stop, wait_ready
 from vecstore.transport import embedded
 
 pytest.importorskip("grpc")
@@ -25,14 +25,6 @@ DIM = 8
 
 def _status(data) -> dict:
     return json.loads((data / "streaming_nodes.json").read_text())
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture()
@@ -72,7 +64,7 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_row(tmp_path, nodes):
             t.join()
     status = _status(data)
     assert status["restarts"] == 2
-    assert all(_alive(w["pid"]) for w in status["workers"])
+    assert all(alive(w["pid"]) for w in status["workers"])
     for name in ("a", "b"):
         got = ids_of(client, name)
         assert set(acked[name]) <= got, "an acknowledged row was lost"
@@ -126,7 +118,7 @@ def test_channels_are_written_by_the_nodes_not_the_server(tmp_path, nodes):
 
     assert isinstance(dep.datadir.wal("c1"), RemoteWal)
     client.insert("c", [{"id": 1, "vector": [1.0] * DIM}])
-    node = dep.wal_nodes.nodes[dep.datadir.wal("c1").node]
+    node = dep.wal_nodes.processes[dep.datadir.wal("c1").node]
     files = os.listdir(data / "wal" / "c1")
     assert files and all(f.endswith(".log") for f in files)
     # The server holds no descriptor of the log; the node does.
@@ -198,12 +190,12 @@ def test_a_hung_node_is_fenced_and_its_channel_moves(tmp_path, nodes, monkeypatc
             except vecstore.VecstoreError:
                 assert time.monotonic() < deadline, "writes did not resume"
                 time.sleep(0.2)
-        assert not _alive(hung) or _zombie(hung)  # fenced: killed, not left writing
+        assert not alive(hung) or _zombie(hung)  # fenced: killed, not left writing
         assert _status(data)["channels"]["c1"] != index or \
             _status(data)["workers"][index]["pid"] != hung
         assert ids_of(client, "c") == set(range(10)) | {100}
     finally:
-        if _alive(hung):
+        if alive(hung):
             os.kill(hung, signal.SIGCONT)
     client.close()
 

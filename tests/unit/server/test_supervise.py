@@ -11,17 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from tests.unit.server.conftest import spawn, stop, wait_ready
+from tests.unit.server.conftest import alive, spawn, stop, wait_ready
 
 pymilvus = pytest.importorskip("pymilvus")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_a_killed_server_is_restarted_and_keeps_acknowledged_rows(tmp_path):
@@ -47,14 +39,14 @@ def test_a_killed_server_is_restarted_and_keeps_acknowledged_rows(tmp_path):
         client.insert("c", [{"id": 1000, "vector": [0.0] * 8}])
         client.close()
         restarted = json.loads((data / "server.json").read_text())["pid"]
-        assert restarted != victim and not _alive(victim)
+        assert restarted != victim and not alive(victim)
     finally:
         code = stop(sup)
     assert code == 0
     deadline = time.monotonic() + 10
-    while _alive(restarted) and time.monotonic() < deadline:
+    while alive(restarted) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(restarted)
+    assert not alive(restarted)
 
 
 def test_supervise_needs_the_command_line():
