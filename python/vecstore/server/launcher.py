@@ -31,10 +31,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
-from vecstore.server.supervise import MAX_RESTARTS, WINDOW_S
+from vecstore.server.supervise import MAX_RESTARTS, WINDOW_S, RestartBudget
 
 READY_TIMEOUT_S = 120.0
 STATUS_FILE = "proxies.json"
@@ -73,7 +72,7 @@ class _Child:
         self.name, self.argv, self.ready, self.log = name, argv, ready, log
         self.proc: subprocess.Popen | None = None
         self.generation = -1
-        self.restarts: deque[float] = deque()
+        self.budget = RestartBudget()
 
     def start(self) -> None:
         """Starts it and waits for its readiness line; RuntimeError if it exits first."""
@@ -161,11 +160,7 @@ class Launcher:
 
     def _restart(self, child: _Child) -> bool:
         """Restarts a child that died; False when it restarted too often (give up)."""
-        now = time.monotonic()
-        child.restarts.append(now)
-        while child.restarts and now - child.restarts[0] > WINDOW_S:
-            child.restarts.popleft()
-        if len(child.restarts) > MAX_RESTARTS:
+        if not child.budget.spend():
             print(f"vecstore serve: {child.name} restarted {MAX_RESTARTS} times within "
                   f"{WINDOW_S:.0f} s; giving up", file=sys.stderr, flush=True)
             return False

@@ -29,6 +29,21 @@ WINDOW_S = 60.0
 RETRY_S = 15.0  # how long a restart may keep hitting status 2 (port or lock still held)
 
 
+class RestartBudget:
+    """At most MAX_RESTARTS restarts within any WINDOW_S seconds: ``spend()`` records one now
+    and says whether it is still within the budget (False: give up, it cannot run)."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+
+    def spend(self) -> bool:
+        now = time.monotonic()
+        self._times.append(now)
+        while self._times and now - self._times[0] > WINDOW_S:
+            self._times.popleft()
+        return len(self._times) <= MAX_RESTARTS
+
+
 def child_arguments(argv: list[str]) -> list[str]:
     """The ``serve`` arguments for the child: ``argv`` (the supervisor's own command line after
     the program name) without ``--supervise``."""
@@ -58,7 +73,7 @@ class Supervisor:
         self.port: int | None = None
         self.stopping = threading.Event()
         self.child: subprocess.Popen | None = None
-        self.restarts: deque[float] = deque()
+        self.budget = RestartBudget()
 
     def _start(self) -> subprocess.Popen:
         args = self.args if self.port is None else _with_port(self.args, self.port)
@@ -94,10 +109,7 @@ class Supervisor:
                 return code
             if code != 2:
                 crashed_at = now
-                self.restarts.append(now)
-                while self.restarts and now - self.restarts[0] > WINDOW_S:
-                    self.restarts.popleft()
-                if len(self.restarts) > MAX_RESTARTS:
+                if not self.budget.spend():
                     print(f"vecstore serve --supervise: {MAX_RESTARTS} restarts within "
                           f"{WINDOW_S:.0f} s; giving up", file=sys.stderr, flush=True)
                     return code
