@@ -111,12 +111,13 @@ class RoleProcess:
                 self.proc.kill()
                 raise RoleFailed(f"{self.kind} {self.index} did not start (see "
                                  f"{self._logname})")
+            # A plain call, not grpc.channel_ready_future: that future's polling thread can
+            # outlive its timeout and raise "Channel closed" once stop() closes the channel.
             try:
-                grpc.channel_ready_future(self.channel).result(timeout=0.5)
                 self.stub.call("Heartbeat", {}, timeout=5)
                 break
-            except (grpc.FutureTimeoutError, grpc.RpcError):
-                continue
+            except grpc.RpcError:
+                time.sleep(0.05)  # the socket is not bound yet: UNAVAILABLE comes at once
         self.missed = 0
         log.info("%s %d started: pid %d on %s", self.kind, self.index, self.proc.pid,
                  self._socket)
