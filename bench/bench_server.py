@@ -12,6 +12,10 @@ All make the same calls with the same data; the server runs in a subprocess on l
 (``vecstore serve --port 0``), so wire figures include client encoding, gRPC and the server's
 decoding. The issue's bar: server >= 50% of embedded for both (rows vs rows, columns vs columns).
 
+``--clients K`` (script only) adds concurrent search throughput: K threads of the embedded client
+against K pymilvus client processes (one process each, as K users of a server would be; threads
+of one pymilvus process would share its GIL), all searching at once for the same seconds.
+
 N is 100,000 x ``VECSTORE_BENCH_SCALE`` (at least 2,000). Run as a script for a side-by-side
 table: ``python bench/bench_server.py [--n 100000] [--seconds 3] [--rounds 3]``.
 """
@@ -66,6 +70,7 @@ class Pair:
         import vecstore
 
         self.proc, uri = start_server(root / "served", serve_args)
+        self.uri = uri
         self.clients = {"embedded": vecstore.MilvusClient(str(root / "embedded")),
                         "pymilvus": Remote(uri), "remote": vecstore.MilvusClient(uri)}
         rng = benchutil.make_rng("server")
@@ -150,6 +155,64 @@ def _rate(fn, seconds: float, per_call: int = 1, setup=None) -> float:
     return calls * per_call / spent
 
 
+# One pymilvus client process of the concurrent search: connects, waits for the common start,
+# searches until the common end, prints its call count.
+_SEARCH_CLIENT = """
+import sys, time, numpy as np
+from pymilvus import MilvusClient
+uri, seed, start, end = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+c = MilvusClient(uri)
+qs = np.random.default_rng(seed).standard_normal((200, DIM), dtype=np.float32)
+c.search("bench", [qs[0]], limit=10)
+time.sleep(max(0.0, start - time.time()))
+n = 0
+while time.time() < end:
+    c.search("bench", [qs[n % 200]], limit=10)
+    n += 1
+print(n)
+""".replace("DIM", str(DIM))
+
+
+def concurrent_search(p: Pair, clients: int, seconds: float) -> dict[str, float]:
+    """QPS of ``clients`` embedded threads and of ``clients`` pymilvus processes, one after the
+    other, each searching for ``seconds``."""
+    import threading
+
+    out: dict[str, float] = {}
+    counts = [0] * clients
+    start = time.time() + 0.2
+    end = start + seconds
+
+    def embedded(i: int) -> None:
+        c, qs = p.clients["embedded"], itertools.cycle(p.queries[i::clients])
+        time.sleep(max(0.0, start - time.time()))
+        while time.time() < end:
+            c.search("bench", [next(qs)], limit=10)
+            counts[i] += 1
+
+    threads = [threading.Thread(target=embedded, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out["embedded"] = sum(counts) / seconds
+    start = time.time() + 8.0  # the processes import pymilvus and connect first
+    end = start + seconds
+    procs = [subprocess.Popen([sys.executable, "-c", _SEARCH_CLIENT, p.uri, str(i), str(start),
+                               str(end)], stdout=subprocess.PIPE, text=True)
+             for i in range(clients)]
+    total = 0
+    for proc in procs:
+        text, _ = proc.communicate(timeout=seconds + 120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a search client failed (status {proc.returncode})")
+        total += int(text.split()[-1])
+    if time.time() < end:
+        raise RuntimeError("the search clients ended before the common end")
+    out["pymilvus"] = total / seconds
+    return out
+
+
 def main() -> None:
     import argparse
     import tempfile
@@ -160,6 +223,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--serve-args", default="",
                     help="extra `vecstore serve` options, e.g. '--proxies 2 --query-nodes 2'")
+    ap.add_argument("--clients", type=int, default=0,
+                    help="also measure K concurrent searchers (embedded threads vs pymilvus "
+                         "processes)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -194,6 +260,14 @@ def main() -> None:
                 r = rps[(via, form)]
                 print(f"| {via} | {q} | {qr} | {form} | {r:,.0f} | "
                       f"{r / rps[('embedded', form)]:.0%} |")
+            if args.clients:
+                runs = [concurrent_search(p, args.clients, args.seconds)
+                        for _ in range(args.rounds)]
+                emb = float(np.median([r["embedded"] for r in runs]))
+                pym = float(np.median([r["pymilvus"] for r in runs]))
+                print(f"\n{args.clients} concurrent searchers, median of {args.rounds} rounds: "
+                      f"embedded (threads) {emb:,.0f} QPS, pymilvus (processes) {pym:,.0f} QPS, "
+                      f"{pym / emb:.0%}")
         finally:
             p.close()
 

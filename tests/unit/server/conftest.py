@@ -65,6 +65,16 @@ def alive(pid: int) -> bool:
     return True
 
 
+def role_logs(data: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of every role's log under ``data``: what a failed fault test
+    prints, so that a failure seen once (in CI) can be explained afterwards."""
+    out = []
+    for log in sorted(Path(data).glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out.append(f"--- {log.name}\n" + "\n".join(tail))
+    return "\n".join(out)
+
+
 def ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[int],
            failed: list[int], seed: int, dim: int = 8) -> None:
     """Inserts 20-row batches of ids from ``start`` until told to stop, recording which were
