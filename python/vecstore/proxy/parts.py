@@ -47,15 +47,24 @@ class Part:
         return self._table
 
 
-def growing_part(view: object) -> Part:
+def growing_part(view: object, segment_id: int = -1,
+                 remote: Callable[..., tuple[np.ndarray, np.ndarray] | None] | None = None
+                 ) -> Part:
     """A growing view as a read part: always searched exactly, so index parameters do not
-    apply."""
+    apply. ``remote`` (``ShardSnapshot.search_growing``) runs the vector search on the streaming
+    node that holds a copy of segment ``segment_id``; where it cannot, the view is searched
+    here, with the same result."""
     def search_rows(f: str, q: np.ndarray, k: int, metric: str, allow: np.ndarray | None,
                     params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if remote is not None:
+            got = remote(segment_id, view.rows, f, q, k, metric, allow)  # type: ignore[attr-defined]
+            if got is not None:
+                return got
         return view.search_rows(f, q, k, metric, allow)  # type: ignore[attr-defined]
 
     return Part(view.pks, view.timestamps, lambda: view.scalars,  # type: ignore[attr-defined]
-                lambda f: view.vectors[f], search_rows, view.rows)  # type: ignore[attr-defined]
+                lambda f: view.vectors[f], search_rows, view.rows,  # type: ignore[attr-defined]
+                remote=remote is not None)
 
 
 def sealed_part(sealed: object) -> Part:

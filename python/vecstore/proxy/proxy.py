@@ -147,7 +147,8 @@ class Proxy:
         parts = [sealed_part(s) for _, s in sealed]
         covered = {c for _, s in sealed for c in s.covers}
         # An empty view holds nothing any read could return (masks and searches skip it).
-        parts += [growing_part(v) for sid, v in snap.views() if v.rows and sid not in covered]
+        parts += [growing_part(v, sid, snap.search_growing) for sid, v in snap.views()
+                  if v.rows and sid not in covered]
         return parts, snapshot, del_pk, del_ts
 
     def _read_state(self, meta: Any, layout: Layout, consistency_level: str | None = None,

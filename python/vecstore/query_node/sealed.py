@@ -131,8 +131,10 @@ class SealedSegment:
     def timestamps(self) -> np.ndarray:
         """Insert timestamps (uint64), decoded once."""
         if self._ts is None:
-            self._ts = np.asarray(self.segment.timestamps(), dtype=np.uint64)
-            self._max_ts = int(self._ts.max()) if self._ts.size else 0
+            # _max_ts first: a concurrent reader that sees _ts set goes on to read _max_ts.
+            ts = np.asarray(self.segment.timestamps(), dtype=np.uint64)
+            self._max_ts = int(ts.max()) if ts.size else 0
+            self._ts = ts
         return self._ts
 
     def visibility(self, snapshot: int, del_pk: np.ndarray, del_ts: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ _PREFAULT_BYTES = 4 << 20  # less than this ahead faults in less time than a han
 _LOOKAHEAD = 4  # batches ahead of the writer whose pages are populated in the background
 
 
-class _Growable:
+class Growable:
     """A 1-D or 2-D array with amortised O(1) appends along axis 0. Rows are first staged (copied
     past the published ones, in order; several batches may be staged at once) and then published
     by setting ``n``."""
@@ -176,10 +176,10 @@ class GrowingSegment:
         self.specs = dict(vectors)
         self._mu = threading.Lock()
         self._pk_kind = pk_kind
-        self._pks = _Growable(np.dtype(np.int64), None) if pk_kind == "int64" else None
+        self._pks = Growable(np.dtype(np.int64), None) if pk_kind == "int64" else None
         self._str_pks: list[np.ndarray] = []
-        self._ts = _Growable(np.dtype(np.uint64), None)
-        self._vec: dict[str, _Growable] = {}
+        self._ts = Growable(np.dtype(np.uint64), None)
+        self._vec: dict[str, Growable] = {}
         self._scalars: list[pa.RecordBatch] = []
         self._scalar_cache: pa.Table | None = None
         self._str_cache: np.ndarray | None = None
@@ -192,6 +192,11 @@ class GrowingSegment:
         # (time.monotonic(), None while empty).
         self.nbytes = 0
         self.first_row_at: float | None = None
+
+    @property
+    def staged_rows(self) -> int:
+        """Rows published or staged: the row number the next staged batch starts at."""
+        return self._ts.end
 
     def check_batch(self, pks: np.ndarray, timestamps: np.ndarray,
                     vectors: dict[str, np.ndarray],
@@ -256,7 +261,7 @@ class GrowingSegment:
         for name, arr in vectors.items():
             col = self._vec.get(name)
             if col is None:
-                col = self._vec[name] = _Growable(arr.dtype, self.specs[name].columns)
+                col = self._vec[name] = Growable(arr.dtype, self.specs[name].columns)
             staged[name] = col.stage(arr)
         return staged
 

@@ -20,6 +20,14 @@ Methods of ``vecstore.StreamingNode`` (messages: :mod:`vecstore.transport.rpc`; 
 ``Truncate``   {"channel", "session", "position"} -> {"files"}: drops files before position
 ``Sync``       {"channel", "session"} -> {}
 ``Close``      {"channel", "session"} -> {}: syncs and closes the channel's log
+``SearchGrowing`` {"channel", "session", "segment", "rows", "field", "k", "metric"} + arrays
+               ``queries`` (and ``packed``, the allow bits) -> {"served"} + arrays ``rows``,
+               ``dist``: a vector search of a growing segment's first ``rows`` rows
+``ReleaseGrowing`` {"channel", "session", "segments"} -> {}: forgets those segments' mirrors
+
+An insert's ``Append`` may carry ``growing`` = [segment, first row, {field: [kind, dim]}]: the
+node then keeps a copy of the record's vectors, and serves the segment's vector searches from it
+(:mod:`vecstore.streaming_node.mirror` says when a mirror is exact and when it is not used).
 
 A call naming a session that is not the channel's current one answers NOT_FOUND (the channel was
 reopened, here or elsewhere): its caller must not write.
@@ -34,13 +42,17 @@ import sys
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from vecstore.errors import NotFoundError, StorageError
 from vecstore.storage.datadir import check_channel
 from vecstore.storage.wal import FileWal, Position, RecordType
+from vecstore.streaming_node.mirror import GrowingMirrors
 from vecstore.transport.role_main import serve_role
 
 SERVICE = "vecstore.StreamingNode"
-METHODS = ("Heartbeat", "Open", "Append", "Truncate", "Sync", "Close")
+METHODS = ("Heartbeat", "Open", "Append", "Truncate", "Sync", "Close", "SearchGrowing",
+           "ReleaseGrowing")
 TURN_TIMEOUT_S = 60.0  # an append waits this long at most for the ones before it to arrive
 
 log = logging.getLogger("vecstore.streaming_node.process")
@@ -51,6 +63,7 @@ class _Channel:
         self.wal, self.session = wal, session
         self.turn = threading.Condition()
         self.next_seq = 0
+        self.mirrors = GrowingMirrors()  # this session's copies of growing vectors
 
 
 def _pos(p: Position) -> list[int]:
@@ -65,6 +78,7 @@ class WalNode:
         self._mu = threading.Lock()
         self._channels: dict[str, _Channel] = {}
         self._sessions = itertools.count(int.from_bytes(os.urandom(4), "little") << 16)
+        self._growing_searches = 0  # served from a mirror (the tests read it by Heartbeat)
 
     def _channel(self, header: dict) -> _Channel:
         name = str(header["channel"])
@@ -79,7 +93,10 @@ class WalNode:
 
     def Heartbeat(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
-            return {"pid": os.getpid(), "channels": sorted(self._channels)}
+            return {"pid": os.getpid(), "channels": sorted(self._channels),
+                    "growing_searches": self._growing_searches,
+                    "mirrored_segments": sum(c.mirrors.count()
+                                             for c in self._channels.values())}
 
     def Open(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         name = check_channel(header["channel"])
@@ -107,11 +124,38 @@ class WalNode:
                                                 ts_begin=int(header["ts_begin"]),
                                                 ts_end=int(header["ts_end"]))
                 end = ch.wal.end_position
+                if header.get("growing"):
+                    self._mirror(ch, header, arrays["payload"])
             finally:  # a failed append poisons the log: later ones fail too, in their turn
                 ch.next_seq += 1
                 ch.turn.notify_all()
         position = pending.wait()
         return {"position": _pos(position), "end": _pos(end)}
+
+    @staticmethod
+    def _mirror(ch: _Channel, header: dict, payload: object) -> None:
+        # A copy that fails leaves the segment unmirrored (searched by the server): the write
+        # itself stands.
+        try:
+            ch.mirrors.apply(header["growing"], payload)
+        except Exception:  # noqa: BLE001
+            log.exception("mirroring an append to %s failed; its segment is not mirrored",
+                          header["channel"])
+
+    def SearchGrowing(self, header: dict, arrays: dict) -> tuple[dict, dict]:  # noqa: N802
+        got = self._channel(header).mirrors.search(
+            int(header["segment"]), int(header["rows"]), str(header["field"]), arrays["queries"],
+            int(header["k"]), str(header["metric"]), arrays.get("packed"))
+        if got is None:
+            return {"served": False}, {}
+        with self._mu:
+            self._growing_searches += 1
+        return {"served": True}, {"rows": np.asarray(got[0], dtype=np.int64),
+                                  "dist": np.asarray(got[1], dtype=np.float32)}
+
+    def ReleaseGrowing(self, header: dict, arrays: dict) -> dict:  # noqa: N802
+        self._channel(header).mirrors.release([int(s) for s in header["segments"]])
+        return {}
 
     def Truncate(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         ch = self._channel(header)

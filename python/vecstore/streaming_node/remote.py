@@ -3,10 +3,17 @@
 them, and :class:`RemoteWal`, the ``Wal`` a shard in the server process writes through.
 
 What stays in the server. The shard (its growing segment, deletes, timestamps, log order) lives
-in the server process, as in embedded mode, and serves the growing data to searches and queries:
-a record is applied to it once its streaming node acknowledged it durable, so a read never sees a
-row the log does not hold. Replay reads the channel's files directly (read-only, the same files;
-see :func:`~vecstore.storage.wal.read_log`).
+in the server process, as in embedded mode: a record is applied to it once its streaming node
+acknowledged it durable, so a read never sees a row the log does not hold. Replay reads the
+channel's files directly (read-only, the same files; see :func:`~vecstore.storage.wal.read_log`).
+
+Growing data on the node. With each insert the shard names the growing segment and first row of
+the record's rows; the node keeps a copy of their vectors and serves the vector searches of that
+segment (:meth:`RemoteWal.search_growing`, :mod:`vecstore.streaming_node.mirror`), with the
+server's allow mask (filter, visibility, deletes), as the query nodes do for sealed segments.
+Filters, queries and output fields read the server's copy. A segment the node cannot serve
+exactly (its earlier rows were replayed after a recovery, or an append failed) is searched by the
+server, so the answer is the same either way.
 
 Faults. A heartbeat thread watches every node. One that exited, or missed heartbeats in a row,
 is killed (so it can write nothing more: one writer per channel), its channels are reassigned to
@@ -26,6 +33,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vecstore.errors import InvalidArgument, StorageError
 from vecstore.storage.wal import Position, RecordType, WalEntry, read_log
 from vecstore.storage.wal.log import payload_parts
@@ -36,6 +45,9 @@ from vecstore.transport.role_process import RolePool, RoleProcess, gone_codes
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT_S = 60.0
+SEARCH_TIMEOUT_S = 10.0  # a growing search the node does not answer by then runs in the server
+# Vector dtypes a growing search can send to a node (the RPC's arrays are plain numpy types).
+_REMOTE_DTYPES = frozenset(np.dtype(t) for t in (np.float32, np.float16, np.int8, np.uint8))
 RECOVER_TRIES = 20
 RECOVER_PAUSE_S = 0.5
 STATUS_FILE = "streaming_nodes.json"  # in the data directory: pids, and channel assignment
@@ -67,6 +79,8 @@ class RemoteWal:
     sent without waiting (each carries a sequence number: the node writes them in the order they
     were made here); ``wait()`` on the returned record waits for its durability. The first failed
     call fails every later one, as a FileWal's does, until the channel is recovered."""
+
+    serves_growing = True  # a Shard passes ``growing=`` to its inserts' appends (module docstring)
 
     def __init__(self, nodes: StreamingNodes, channel: str, node: RoleProcess) -> None:
         self.channel = channel
@@ -120,7 +134,10 @@ class RemoteWal:
                 self._end = end
 
     def append_pending(self, payload: object, *, type: RecordType | int = RecordType.INSERT,  # noqa: A002
-                       ts_begin: int = 0, ts_end: int | None = None) -> _Pending:
+                       ts_begin: int = 0, ts_end: int | None = None,
+                       growing: list | None = None) -> _Pending:
+        """Sends the record; ``growing`` = [segment id, first row, {field: [kind, dim]}] for an
+        insert whose vectors the node should keep for growing searches."""
         try:
             rtype = RecordType(type)
         except ValueError:
@@ -138,7 +155,7 @@ class RemoteWal:
                 # Sent in sequence order from under the lock, though the node would reorder.
                 future = self._stub.future(
                     "Append", self._header(seq=seq, type=int(rtype), ts_begin=int(ts_begin),
-                                           ts_end=int(ts_end)),
+                                           ts_end=int(ts_end), growing=growing),
                     {"payload": parts}, timeout=CALL_TIMEOUT_S)
             except ValueError as e:  # the channel to the node was closed: it is being replaced
                 closed: ValueError | None = e
@@ -151,6 +168,47 @@ class RemoteWal:
     def append(self, payload: object, *, type: RecordType | int = RecordType.INSERT,  # noqa: A002
                ts_begin: int = 0, ts_end: int | None = None) -> Position:
         return self.append_pending(payload, type=type, ts_begin=ts_begin, ts_end=ts_end).wait()
+
+    def search_growing(self, segment: int, rows: int, field: str, queries: np.ndarray, k: int,
+                       metric: str, allow: np.ndarray | None
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``GrowingView.search_rows`` of the segment's first ``rows`` rows, run by the node from
+        its copy; None when the node cannot serve it (not mirrored, failed, or a dtype the RPC
+        does not carry): the caller then searches its own rows."""
+        import grpc
+
+        with self._mu:
+            if self._error is not None or self._closed:
+                return None
+        q = np.asarray(queries)
+        if q.dtype not in _REMOTE_DTYPES:
+            return None
+        arrays: dict[str, Any] = {"queries": np.ascontiguousarray(q)}
+        if allow is not None:
+            arrays["packed"] = np.packbits(allow, bitorder="little")
+        try:
+            header, out = self._stub.call(
+                "SearchGrowing", self._header(segment=int(segment), rows=int(rows), field=field,
+                                              k=int(k), metric=metric),
+                arrays, timeout=SEARCH_TIMEOUT_S)
+        except (grpc.RpcError, ValueError) as e:
+            # Not a write: the heartbeats decide about the node; this search runs here.
+            log.debug("growing search on streaming node %d: %s", self._node.index, e)
+            return None
+        if not header.get("served"):
+            return None
+        return out["rows"], out["dist"]
+
+    def release_growing(self, segments: list[int]) -> None:
+        """The node may forget these segments' copies (sealed, or dropped by a truncation)."""
+        with self._mu:
+            if self._error is not None or self._closed or not segments:
+                return
+        try:
+            self._stub.call("ReleaseGrowing", self._header(segments=[int(s) for s in segments]),
+                            timeout=CALL_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - a node that died took its copies with it
+            log.debug("releasing growing segments on streaming node %d: %s", self._node.index, e)
 
     def read(self, from_position: Position | None = None) -> Iterator[WalEntry]:
         """The channel's records from ``from_position``, read from its files in this process."""

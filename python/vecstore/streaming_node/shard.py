@@ -51,6 +51,10 @@ class ShardSnapshot:
     delete_ts: np.ndarray
     sealing: tuple[tuple[int, GrowingView], ...] = ()
     growing_id: int = -1
+    # (segment id, rows, field, queries, k, metric, allow) -> (rows, distances) or None: the
+    # vector search of a growing segment run by the streaming node that logs it (None when it
+    # cannot: the reader then searches the view); None when the shard's log has no node.
+    search_growing: Callable[..., tuple[np.ndarray, np.ndarray] | None] | None = None
 
     def views(self) -> list[tuple[int, GrowingView]]:
         """(segment id, view) of every growing segment to search, the current one last. A reader
@@ -97,15 +101,15 @@ class _Write:
     """A WAL write run in a pool thread: ``run`` writes the record, signals that the write is
     done (successfully or not), then waits for its durability and returns its position."""
 
-    def __init__(self, wal: Wal, parts: list, ts: int) -> None:
-        self._wal, self._parts, self._ts = wal, parts, ts
+    def __init__(self, wal: Wal, parts: list, ts: int, extra: dict) -> None:
+        self._wal, self._parts, self._ts, self._extra = wal, parts, ts, extra
         self._done = threading.Event()
         self._ok = False
 
     def run(self) -> Position:
         try:
             pending = self._wal.append_pending(self._parts, type=RecordType.INSERT,
-                                               ts_begin=self._ts, ts_end=self._ts)
+                                               ts_begin=self._ts, ts_end=self._ts, **self._extra)
             self._ok = True
         finally:
             self._done.set()
@@ -124,6 +128,9 @@ class Shard:
                  pk_kind: str = "int64", segment_id: int = 1,
                  checkpoint: Position | None = None) -> None:
         self._wal = wal
+        # A log written by a streaming node also keeps the growing vectors, and serves their
+        # searches (vecstore.streaming_node.remote): its inserts say where their rows go.
+        self._serves_growing = bool(getattr(wal, "serves_growing", False))
         self._tso = tso
         self._specs = dict(specs)
         self._pk_kind = pk_kind
@@ -243,12 +250,15 @@ class Shard:
             ts = self._tso.now()
             stamps = np.full(pks.shape[0], ts, np.uint64)
             segment = self.growing
+            extra = {"growing": [segment.segment_id, segment.staged_rows,
+                                 {n: [v.kind, v.dim] for n, v in self._specs.items()}]
+                     } if self._serves_growing else {}
             # The rows are applied from the caller's arrays, not by decoding the payload just
             # encoded: staged (copied, invisible until published). A big batch's WAL write and
             # fsync run in a pool thread meanwhile; the lock is kept until the write is done,
             # so log order stays ticket order, and the fsync is waited for after releasing it.
             if big:
-                write = _Write(self._wal, parts, ts)
+                write = _Write(self._wal, parts, ts, extra)
                 durable = _in_background(write.run)
                 try:
                     staged = segment.stage(pks, stamps, vectors)
@@ -260,7 +270,7 @@ class Shard:
                 wait = durable.result
             else:
                 wait = self._wal.append_pending(parts, type=RecordType.INSERT, ts_begin=ts,
-                                                ts_end=ts).wait
+                                                ts_end=ts, **extra).wait
                 staged = segment.stage(pks, stamps, vectors)
             ticket = self._issued
             self._issued += 1
@@ -376,7 +386,8 @@ class Shard:
                 return last
             sealing = tuple((sid, seg.view()) for sid, seg in self._sealing.items())
             gid = self.growing.segment_id
-            self._last_snapshot = ShardSnapshot(snap, view, dpk, dts, sealing, gid)
+            remote = self._wal.search_growing if self._serves_growing else None  # type: ignore[attr-defined]
+            self._last_snapshot = ShardSnapshot(snap, view, dpk, dts, sealing, gid, remote)
             return self._last_snapshot
 
     def growing_stats(self) -> tuple[int, int, float | None]:
@@ -410,6 +421,8 @@ class Shard:
                 dpk, dts = self._deletes()
                 keep = dts > np.uint64(deletes_through)
                 self._del_pk, self._del_ts = [dpk[keep]], [dts[keep]]
+        if self._serves_growing:
+            self._wal.release_growing([segment_id])  # type: ignore[attr-defined]
 
     def truncate(self, new_segment_id: int, commit: Callable[[Position], None]) -> None:
         """Empties the shard: ``commit(position)`` records durably that the WAL before
@@ -420,6 +433,9 @@ class Shard:
         with self._mu:
             self._quiesce()
             commit(self._wal.end_position)
+            dropped = [self.growing.segment_id, *self._sealing]
             self.growing = GrowingSegment(new_segment_id, self._specs, self._pk_kind)
             self._sealing.clear()
             self._del_pk, self._del_ts = [], []
+        if self._serves_growing:
+            self._wal.release_growing(dropped)  # type: ignore[attr-defined]

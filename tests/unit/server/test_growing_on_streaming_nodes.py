@@ -1,0 +1,146 @@
+"""Growing data's vector searches run on the streaming node that logs it (``--streaming-nodes``):
+the results equal a numpy brute force over the visible, filtered rows, whether the node served the
+search from its copy or the server searched its own (a segment the node cannot mirror exactly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vecstore
+from vecstore.streaming_node.mirror import GrowingMirrors
+from vecstore.streaming_node.records import encode_insert, join_parts
+from vecstore.transport import embedded
+
+pytest.importorskip("grpc")
+
+DIM = 16
+
+
+@pytest.fixture()
+def one_node(monkeypatch):
+    from vecstore.streaming_node.remote import factory
+
+    monkeypatch.setattr(embedded, "STREAMING_NODE_FACTORY", factory(1))
+
+
+def _deployment(client) -> embedded.EmbeddedDeployment:
+    for value in vars(client).values():
+        if isinstance(value, embedded.EmbeddedDeployment):
+            return value
+    raise AssertionError("no deployment found on the client")
+
+
+def _served(client) -> int:
+    node = _deployment(client).wal_nodes.processes[0]
+    return int(node.stub.call("Heartbeat", {}, timeout=10)[0]["growing_searches"])
+
+
+def _brute_force(vectors: dict[int, np.ndarray], q: np.ndarray, k: int) -> list[int]:
+    ids = np.array(sorted(vectors))
+    base = np.stack([vectors[i] for i in ids])
+    d = ((base - q) ** 2).sum(axis=1)
+    order = np.lexsort((ids, d))[:k]
+    return ids[order].tolist()
+
+
+def _collection(client) -> None:
+    schema = client.create_schema()
+    schema.add_field("id", vecstore.DataType.INT64, is_primary=True)
+    schema.add_field("vector", vecstore.DataType.FLOAT_VECTOR, dim=DIM)
+    ip = client.prepare_index_params()
+    ip.add_index("vector", index_type="FLAT", metric_type="L2")
+    client.create_collection("c", schema=schema, index_params=ip)
+
+
+def _insert(client, rng, ids, stored, upsert: bool = False) -> None:
+    vecs = rng.standard_normal((len(ids), DIM), dtype=np.float32)
+    write = client.upsert if upsert else client.insert
+    write("c", {"id": np.asarray(ids, dtype=np.int64), "vector": vecs})
+    stored.update(zip(ids, vecs))
+
+
+def _check_searches(client, rng, stored, n: int = 5) -> None:
+    for _ in range(n):
+        q = rng.standard_normal(DIM, dtype=np.float32)
+        hits = client.search("c", [q], limit=7, filter="id % 3 != 0")[0]
+        allowed = {i: v for i, v in stored.items() if i % 3 != 0}
+        assert [h["id"] for h in hits] == _brute_force(allowed, q, 7)
+
+
+def test_growing_searches_run_on_the_node_and_match_brute_force(tmp_path, one_node):
+    rng = np.random.default_rng(7)
+    client = vecstore.MilvusClient(str(tmp_path / "db"))
+    _collection(client)
+    stored: dict[int, np.ndarray] = {}
+    for lo in (0, 300, 600):
+        _insert(client, rng, list(range(lo, lo + 300)), stored)
+    client.delete("c", ids=list(range(0, 900, 7)))
+    for i in range(0, 900, 7):
+        stored.pop(i)
+    before = _served(client)
+    _check_searches(client, rng, stored)
+    assert _served(client) >= before + 5  # the node answered them, not the server
+    # An upsert moves rows within the growing data: still the node's, still exact.
+    _insert(client, rng, list(range(850, 950)), stored, upsert=True)
+    _check_searches(client, rng, stored)
+    client.close()
+
+
+def test_a_segment_the_node_cannot_mirror_is_searched_by_the_server(tmp_path, one_node):
+    rng = np.random.default_rng(8)
+    data = tmp_path / "db"
+    client = vecstore.MilvusClient(str(data))
+    _collection(client)
+    stored: dict[int, np.ndarray] = {}
+    _insert(client, rng, list(range(200)), stored)
+    dep = _deployment(client)
+    dep.datadir.wal("c1")._failed(vecstore.VecstoreError("simulated"))  # the channel is recovered
+    while True:  # the write that meets the recovery fails; the ones after it succeed
+        try:
+            _insert(client, rng, list(range(200, 300)), stored)
+            break
+        except vecstore.VecstoreError:
+            pass
+    # The recovered shard replayed rows 0-199 from the log: its segment is not mirrored.
+    before = _served(client)
+    _check_searches(client, rng, stored)
+    assert _served(client) == before
+    # The next growing segment starts in this session: the node serves it again.
+    client.flush("c")
+    _insert(client, rng, list(range(300, 400)), stored)
+    _check_searches(client, rng, stored)
+    assert _served(client) > before
+    client.close()
+
+
+def _record(rows: np.ndarray, first_id: int) -> bytes:
+    return join_parts(encode_insert(np.arange(first_id, first_id + len(rows), dtype=np.int64),
+                                    {"v": rows}, None))
+
+
+def test_mirrors_copy_only_contiguous_rows_from_the_first():
+    rng = np.random.default_rng(9)
+    specs = {"v": ["float32", 4]}
+    a, b = (rng.standard_normal((5, 4), dtype=np.float32) for _ in range(2))
+    m = GrowingMirrors()
+    m.apply([1, 0, specs], _record(a, 0))
+    m.apply([1, 5, specs], _record(b, 5))
+    q = rng.standard_normal((2, 4), dtype=np.float32)
+    rows, dist = m.search(1, 10, "v", q, 3, "L2", None)
+    want = vecstore.knn(q, np.concatenate([a, b]), 3, "L2")
+    assert np.array_equal(rows, want[0]) and np.allclose(dist, want[1])
+    allow = np.zeros(10, bool)
+    allow[[2, 8]] = True
+    rows, _ = m.search(1, 10, "v", q, 3, "L2", np.packbits(allow, bitorder="little"))
+    assert set(rows[0].tolist()) == {2, 8, -1}
+    assert m.search(1, 11, "v", q, 3, "L2", None) is None  # more rows than it holds
+    m.apply([1, 12, specs], _record(a, 12))  # a gap: the copy can no longer be exact
+    assert m.search(1, 10, "v", q, 3, "L2", None) is None
+    m.apply([2, 3, specs], _record(a, 20))  # rows before this session's first record
+    m.apply([2, 8, specs], _record(b, 25))
+    assert m.search(2, 5, "v", q, 3, "L2", None) is None
+    m.apply([3, 0, specs], _record(a, 30))
+    assert m.count() == 1
+    m.release([3])
+    assert m.search(3, 5, "v", q, 3, "L2", None) is None and m.count() == 0
