@@ -168,6 +168,19 @@ class Metrics:
                 "failure.", "# TYPE vecstore_role_restarts_total counter"]
         for role, pool in pools.items():
             out.append(f"vecstore_role_restarts_total{_labels(role=role)} {pool.restarts}")
+        if dep.wal_nodes is not None:
+            # As of each node's last heartbeat; a restarted node counts from 0 again.
+            beats = [p.last_heartbeat for p in dep.wal_nodes.processes]
+            out += ["# HELP vecstore_streaming_node_growing_searches_total Growing-segment "
+                    "vector searches the streaming nodes served from their copies.",
+                    "# TYPE vecstore_streaming_node_growing_searches_total counter",
+                    "vecstore_streaming_node_growing_searches_total "
+                    f"{sum(int(b.get('growing_searches', 0)) for b in beats)}",
+                    "# HELP vecstore_streaming_node_mirrored_segments Growing segments whose "
+                    "vectors the streaming nodes hold a copy of.",
+                    "# TYPE vecstore_streaming_node_mirrored_segments gauge",
+                    "vecstore_streaming_node_mirrored_segments "
+                    f"{sum(int(b.get('mirrored_segments', 0)) for b in beats)}"]
         return out
 
 

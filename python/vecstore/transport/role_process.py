@@ -63,6 +63,7 @@ class RoleProcess:
         self.channel: Any = None
         self.stub: rpc.Stub | None = None
         self.missed = 0
+        self.last_heartbeat: dict[str, Any] = {}  # the newest Heartbeat reply (role counters)
         self._socket = self._logname = ""  # of the newest spawn
 
     @property
@@ -268,7 +269,8 @@ class Heartbeats:
                 failed = proc.poll() is not None
                 if not failed:
                     try:
-                        stub.call("Heartbeat", {}, timeout=HEARTBEAT_TIMEOUT_S)
+                        p.last_heartbeat = stub.call("Heartbeat", {},
+                                                     timeout=HEARTBEAT_TIMEOUT_S)[0]
                         p.missed = 0
                     except (grpc.RpcError, ValueError):
                         p.missed += 1

@@ -4,10 +4,16 @@ search from its copy or the server searched its own (a segment the node cannot m
 
 from __future__ import annotations
 
+import json
+import re
+import time
+import urllib.request
+
 import numpy as np
 import pytest
 
 import vecstore
+from tests.unit.server.conftest import spawn, stop, wait_ready
 from vecstore.streaming_node.mirror import GrowingMirrors
 from vecstore.streaming_node.records import encode_insert, join_parts
 from vecstore.transport import embedded
@@ -182,3 +188,36 @@ def test_every_vector_kind_and_string_keys_are_served_exactly(tmp_path, one_node
     assert {h["id"] for h in hits} <= {keys[i] for i in within}
     assert _served(client) >= before + 2
     client.close()
+
+
+def _metric(data, name: str) -> int:
+    port = json.loads((data / "server.json").read_text())["metrics_port"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+        body = r.read().decode()
+    found = re.search(rf"^{name} (\d+)$", body, re.M)
+    assert found, f"{name} is not exported"
+    return int(found.group(1))
+
+
+def test_the_nodes_growing_searches_are_in_the_metrics(tmp_path):
+    """Through pymilvus against ``vecstore serve --streaming-nodes 1``: the node's counters reach
+    Prometheus (as of its last heartbeat, every 0.5 s)."""
+    pymilvus = pytest.importorskip("pymilvus")
+    data = tmp_path / "served"
+    proc = spawn(data, args=("--streaming-nodes", "1", "--metrics-port", "0"))
+    try:
+        client = pymilvus.MilvusClient(f"http://127.0.0.1:{wait_ready(proc)}", timeout=60)
+        client.create_collection("c", dimension=DIM)
+        rng = np.random.default_rng(11)
+        vectors = rng.standard_normal((200, DIM)).astype(np.float32)
+        client.insert("c", [{"id": i, "vector": v.tolist()} for i, v in enumerate(vectors)])
+        for i in range(6):
+            assert client.search("c", [vectors[i].tolist()], limit=1)[0][0]["id"] == i
+        deadline = time.monotonic() + 30
+        while _metric(data, "vecstore_streaming_node_growing_searches_total") < 6:
+            assert time.monotonic() < deadline, "the node's searches never reached the metrics"
+            time.sleep(0.2)
+        assert _metric(data, "vecstore_streaming_node_mirrored_segments") >= 1
+        client.close()
+    finally:
+        assert stop(proc) == 0
