@@ -9,48 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from vecstore.streaming_node.flush import loaded_name
-
-
-@dataclass(frozen=True)
-class ScopedFilter:
-    """A compiled filter with the collection's scalar-indexed fields (what a mask may ask the
-    parts' sorted columns about), and what it was compiled from: (text, params, the filter
-    schema as JSON-able data), so that a query-node process compiles the same one."""
-
-    filter: Any  # vecstore.expr.Filter
-    indexed: frozenset[str]
-    source: tuple[str, dict, dict] | None = None
-
-
-def filter_mask(p: Part, pk_name: str, flt: ScopedFilter) -> np.ndarray:
-    """The filter's rows of part ``p``. An immutable part remembers the answer per plan
-    (parameters substituted), so a repeated filter costs a lookup; its declared scalar
-    indexes answer comparisons on their columns."""
-    cache = p.filter_cache
-    key = flt.filter.plan
-    if cache is not None:
-        hit = cache.get(key)  # type: ignore[attr-defined]
-        if hit is not None:
-            return hit
-    index = None
-    if flt.indexed and p.sorted_column is not None:
-        sorted_column, indexed = p.sorted_column, flt.indexed
-
-        def index(name: str) -> Any:
-            return sorted_column(name) if name in indexed else None
-
-    mask = np.asarray(flt.filter.evaluate(p.table(pk_name), cache=p.json_cache, index=index),
-                      dtype=bool)
-    if cache is not None:
-        mask.flags.writeable = False
-        cache.put(key, mask)  # type: ignore[attr-defined]
-    return mask
 
 
 @dataclass
@@ -69,9 +32,6 @@ class Part:
     sorted_column: Callable[[str], object] | None = None
     filter_cache: object = None  # query_node.sealed.MaskCache of an immutable part
     remote: bool = False  # searched in a query-node process: worth searching alongside others
-    # (ScopedFilter, pk name) -> the filter's rows, evaluated by the query-node process holding
-    # the segment; None when it cannot (the caller evaluates it then)
-    remote_filter: Callable[[ScopedFilter, str], np.ndarray | None] | None = None
     _table: pa.Table | None = field(default=None, repr=False)
 
     def table(self, pk_name: str) -> pa.Table:
@@ -121,5 +81,4 @@ def sealed_part(sealed: object) -> Part:
                 visibility=sealed.visibility,  # type: ignore[attr-defined]
                 sorted_column=sealed.sorted_column,  # type: ignore[attr-defined]
                 filter_cache=sealed.filter_cache,  # type: ignore[attr-defined]
-                remote=getattr(sealed, "remote", False),
-                remote_filter=getattr(sealed, "remote_filter", None))
+                remote=getattr(sealed, "remote", False))

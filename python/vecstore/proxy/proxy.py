@@ -10,6 +10,7 @@ The proxy holds no data; it gets the roles it talks to at construction (the in-p
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,19 +21,13 @@ from vecstore.errors import InvalidArgument
 from vecstore.proxy.consistency import ConsistencyLevel, guarantee_ts, parse_level
 from vecstore.proxy.convert import PARTITION_COLUMN, Layout, split_batch
 from vecstore.proxy.partitions import read_rule, route, rule_mask
-from vecstore.proxy.parts import Part, ScopedFilter, filter_mask, growing_part, sealed_part
+from vecstore.proxy.parts import Part, growing_part, sealed_part
 from vecstore.schema import CollectionSchema, DataType
 
 
 def _filter_schema(schema: CollectionSchema) -> Any:
     from vecstore.expr import Schema
 
-    return Schema.from_dict(_filter_schema_dict(schema))
-
-
-def _filter_schema_dict(schema: CollectionSchema) -> dict[str, Any]:
-    """What the filter compiler needs of the schema, as JSON-able data (query nodes compile the
-    same filter from it)."""
     fields = []
     for f in schema.fields:
         entry = {"name": f.name, "type": DataType(f.dtype).name,
@@ -43,8 +38,8 @@ def _filter_schema_dict(schema: CollectionSchema) -> dict[str, Any]:
         elif et is not None:
             entry["element_type"] = et
         fields.append(entry)
-    return {"fields": fields, "primary_key": schema.primary_field.name,
-            "enable_dynamic_field": schema.enable_dynamic_field}
+    return Schema.from_dict({"fields": fields, "primary_key": schema.primary_field.name,
+                             "enable_dynamic_field": schema.enable_dynamic_field})
 
 
 _NO_ROWS = np.zeros(0, dtype=bool)  # the mask of a part without rows, shared (only read)
@@ -65,6 +60,15 @@ def _frozen_params(params: dict | None) -> tuple | None:
             return None
         out.append((k, type(v), v))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class ScopedFilter:
+    """A compiled filter with the collection's scalar-indexed fields (what _masks may ask the
+    parts' sorted columns about)."""
+
+    filter: Any  # vecstore.expr.Filter
+    indexed: frozenset[str]
 
 
 class Proxy:
@@ -123,8 +127,7 @@ class Proxy:
         vectors = entry[1].vectors  # the cached Layout
         indexed = frozenset(k[6:] for k in meta.properties
                             if k.startswith("index.") and k[6:] not in vectors)
-        return ScopedFilter(compile_filter(text, entry[2], params or {}), indexed,
-                            (text, params or {}, _filter_schema_dict(schema)))
+        return ScopedFilter(compile_filter(text, entry[2], params or {}), indexed)
 
     def read_timestamp(self, db: str, name: str, consistency_level: str | None = None) -> int:
         """The snapshot a read of ``name`` at ``consistency_level`` would use now. Requests that
@@ -209,17 +212,28 @@ class Proxy:
 
     @staticmethod
     def _filter_mask(p: Part, layout: Layout, flt: ScopedFilter) -> np.ndarray:
-        """The filter's rows of part ``p`` (:func:`~vecstore.proxy.parts.filter_mask`); a
-        sealed segment on a query-node process evaluates it there, once per plan (the answer
-        is remembered here as a local one would be)."""
-        if p.remote_filter is not None and p.filter_cache is not None and \
-                flt.source is not None and p.filter_cache.get(flt.filter.plan) is None:
-            mask = p.remote_filter(flt, layout.pk)
-            if mask is not None:
-                mask.flags.writeable = False
-                p.filter_cache.put(flt.filter.plan, mask)
-                return mask
-        return filter_mask(p, layout.pk, flt)
+        """The filter's rows of part ``p``. An immutable part remembers the answer per plan
+        (parameters substituted), so a repeated filter costs a lookup; its declared scalar
+        indexes answer comparisons on their columns."""
+        cache = p.filter_cache
+        key = flt.filter.plan
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        index = None
+        if flt.indexed and p.sorted_column is not None:
+            sorted_column, indexed = p.sorted_column, flt.indexed
+
+            def index(name: str) -> Any:
+                return sorted_column(name) if name in indexed else None
+
+        mask = np.asarray(flt.filter.evaluate(p.table(layout.pk), cache=p.json_cache,
+                                              index=index), dtype=bool)
+        if cache is not None:
+            mask.flags.writeable = False
+            cache.put(key, mask)
+        return mask
 
     def _visibility(self, parts: list[Part], snapshot: int, del_pk: np.ndarray,
                     del_ts: np.ndarray) -> list[np.ndarray | None]:

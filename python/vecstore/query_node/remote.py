@@ -7,10 +7,8 @@ worker (round robin) and has the worker open the same committed files, mapped: t
 holds one copy whichever process reads them. A search of a sealed segment (``knn_rows``) sends
 the query vectors and the caller's allow mask (visibility, deletes and filter, packed to one bit
 per row) to the segment's worker and gets (rows, distances) back; the proxy merges them with the
-growing data's hits as before. A filter new to a segment is evaluated by its worker (``Filter``:
-the text, parameters and filter schema travel, the mask comes back as bits) and remembered by the
-server's copy of the segment like a local answer; visibility, partitions, output fields,
-``query`` and ``count`` are read in the server process on its own mapping of the same files.
+growing data's hits as before. Filters are evaluated, and output fields, ``query`` and ``count``
+read, in the server process on its own mapping of the same files.
 
 Faults. A supervisor thread heartbeats every worker; one whose process exited or that missed
 ``MISSED_HEARTBEATS`` in a row (a hung process: ~15 s by default) is replaced: killed if still
@@ -175,13 +173,6 @@ class WorkerPool(RolePool):
                                                "params": params}, arrays)
         return out["rows"], out["dist"]
 
-    def filter(self, prefix: str, rows: int, pk: str, text: str, params: dict, schema: dict,
-               indexed: frozenset[str]) -> np.ndarray:
-        _, out = self._call(prefix, "Filter", {"prefix": prefix, "rows": rows, "pk": pk,
-                                               "text": text, "params": params,
-                                               "schema": schema, "indexed": sorted(indexed)})
-        return np.unpackbits(out["packed"], count=rows, bitorder="little").view(bool)
-
 
 class RemoteSealed(SealedSegment):
     """A sealed segment whose vector searches run in its query-node worker."""
@@ -214,17 +205,6 @@ class RemoteSealed(SealedSegment):
             log.warning("searching %s in the server process: %s", self.segment.prefix, e)
             return super().knn_rows(field, queries, k, metric, allow, threads, params=params,
                                     packed=packed)
-
-    def remote_filter(self, flt: Any, pk: str) -> np.ndarray | None:
-        """The rows of this segment passing ``flt`` (a ScopedFilter with its source), evaluated
-        by the worker; None when it cannot answer (the caller evaluates it itself)."""
-        text, params, schema = flt.source
-        try:
-            return self.pool.filter(self.segment.prefix, self.segment.rows, pk, text, params,
-                                    schema, flt.indexed)
-        except (WorkerFailed, TypeError, ValueError) as e:  # TypeError: params not JSON-able
-            log.warning("filtering %s in the server process: %s", self.segment.prefix, e)
-            return None
 
 
 class RemoteQueryNodes(QueryNode):

@@ -13,9 +13,6 @@ Methods of ``vecstore.QueryNodeWorker`` (every request and reply such a message)
 ``Search``     {"prefix", "field", "k", "metric", "params", "rows"} + arrays ``queries`` and
                optionally ``packed`` (the allow mask, np.packbits little order) -> arrays
                ``rows`` (int64) and ``dist`` (float32), each (queries, w)
-``Filter``     {"prefix", "rows", "pk", "text", "params", "schema", "indexed"} -> array
-               ``packed``: the rows passing the filter (compiled here from the text, params and
-               filter schema the server compiled it from), one bit per row
 
 A segment the worker does not hold answers NOT_FOUND; a bad request INVALID_ARGUMENT; anything else
 INTERNAL, with the error text as details.
@@ -28,7 +25,7 @@ from typing import Any
 from vecstore.transport import rpc
 
 SERVICE = "vecstore.QueryNodeWorker"
-METHODS = ("Heartbeat", "Load", "Release", "Attach", "Search", "Filter")
+METHODS = ("Heartbeat", "Load", "Release", "Attach", "Search")
 
 
 def Stub(channel: Any) -> rpc.Stub:  # noqa: N802 - named as the class it returns

@@ -6,8 +6,7 @@ committed segment and index files as the server, mapped read-only from the data 
 store, and never takes the directory's lock nor writes anything under it: the server process stays
 the only writer. It holds no MVCC state either: each search carries its allow mask (visibility,
 deletes and filter already applied by the caller), so the worker only runs the kernels or the
-attached index, and evaluates filters on its segments' scalar columns (``Filter``), which the
-server then combines with visibility.
+attached index.
 
 The worker exits when its parent (``--parent``) goes away, so a killed server leaves no orphan;
 SIGTERM stops it at once (it holds nothing to flush).
@@ -40,9 +39,6 @@ class WorkerNode:
         self._store = LocalObjectStore(Path(data_dir) / "segments", create=False)
         self._mu = threading.Lock()
         self._segments: dict[str, Any] = {}
-        self._parts: dict[str, Any] = {}  # prefix -> its read Part (keeps the scalar table)
-        self._filters: dict[str, Any] = {}  # source JSON -> ScopedFilter, bounded
-        self._filtered = 0  # Filter calls answered (Heartbeat reports it)
 
     def _segment(self, prefix: str) -> Any:
         with self._mu:
@@ -56,8 +52,7 @@ class WorkerNode:
 
     def Heartbeat(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
-            return {"pid": os.getpid(), "segments": len(self._segments),
-                    "filters": self._filtered}
+            return {"pid": os.getpid(), "segments": len(self._segments)}
 
     def Load(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         from vecstore.query_node.sealed import SealedSegment
@@ -77,8 +72,6 @@ class WorkerNode:
     def Release(self, header: dict, arrays: dict) -> dict:  # noqa: N802
         with self._mu:
             gone = [self._segments.pop(str(p), None) for p in header["prefixes"]]
-            for p in header["prefixes"]:
-                self._parts.pop(str(p), None)
         for s in gone:
             if s is not None:
                 log.info("released %s", s.segment.prefix)
@@ -115,44 +108,6 @@ class WorkerNode:
                                     str(header["metric"]), allow, params=params, packed=packed)
         return {}, {"rows": np.asarray(got, dtype=np.int64),
                     "dist": np.asarray(dist, dtype=np.float32)}
-
-
-    def Filter(self, header: dict, arrays: dict) -> tuple[dict, dict]:  # noqa: N802
-        from vecstore.proxy.parts import filter_mask, sealed_part
-
-        prefix = str(header["prefix"])
-        sealed = self._segment(prefix)
-        if int(header["rows"]) != sealed.segment.rows:
-            raise ValueError(f"segment {prefix} has {sealed.segment.rows} rows, not "
-                             f"{header['rows']}")
-        with self._mu:
-            part = self._parts.get(prefix)
-            if part is None:
-                part = self._parts[prefix] = sealed_part(sealed)
-        mask = filter_mask(part, str(header["pk"]), self._compiled(header))
-        with self._mu:
-            self._filtered += 1
-        return {}, {"packed": np.packbits(mask, bitorder="little")}
-
-    def _compiled(self, header: dict) -> Any:
-        import json
-
-        from vecstore.expr import compile_filter
-        from vecstore.proxy.parts import ScopedFilter
-
-        key = json.dumps([header["text"], header["params"], header["schema"],
-                          sorted(header["indexed"])], sort_keys=True)
-        with self._mu:
-            got = self._filters.get(key)
-        if got is None:
-            got = ScopedFilter(compile_filter(str(header["text"]), header["schema"],
-                                              header["params"] or {}),
-                               frozenset(header["indexed"]))
-            with self._mu:
-                if len(self._filters) >= 256:
-                    self._filters.clear()
-                self._filters[key] = got
-        return got
 
 
 def main(argv: list[str] | None = None) -> int:
