@@ -64,8 +64,7 @@ class DataNodes(RolePool):
                 self._running[index] += 1
             node = self.processes[index]
             try:
-                with node.lock:  # waits for a restart in progress
-                    gen, stub = node.generation, node.stub
+                gen, stub = node.current()
                 if stub is None:
                     last = InternalError(f"data node {index} is not running")
                     continue

@@ -94,8 +94,7 @@ class WorkerPool(RolePool):
             if index is None:
                 raise WorkerFailed(f"segment {prefix} is assigned to no query-node worker")
             w = self.processes[index]
-            with w.lock:  # waits for a restart in progress
-                gen, stub = w.generation, w.stub
+            gen, stub = w.current()
             if stub is None:
                 last = WorkerFailed(f"query-node worker {index} is not running")
                 continue

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from vecstore.server.supervise import MAX_RESTARTS, WINDOW_S, RestartBudget
+from vecstore.server.supervise import RestartBudget, on_stop_signals
 
 READY_TIMEOUT_S = 120.0
 STATUS_FILE = "proxies.json"
@@ -72,7 +71,7 @@ class _Child:
         self.name, self.argv, self.ready, self.log = name, argv, ready, log
         self.proc: subprocess.Popen | None = None
         self.generation = -1
-        self.budget = RestartBudget()
+        self.budget = RestartBudget("vecstore serve")
 
     def start(self) -> None:
         """Starts it and waits for its readiness line; RuntimeError if it exits first."""
@@ -160,12 +159,8 @@ class Launcher:
 
     def _restart(self, child: _Child) -> bool:
         """Restarts a child that died; False when it restarted too often (give up)."""
-        if not child.budget.spend():
-            print(f"vecstore serve: {child.name} restarted {MAX_RESTARTS} times within "
-                  f"{WINDOW_S:.0f} s; giving up", file=sys.stderr, flush=True)
+        if not child.budget.spend(child.name, child.proc.returncode if child.proc else None):
             return False
-        print(f"vecstore serve: {child.name} exited with status {child.proc.returncode}; "
-              "restarting it", file=sys.stderr, flush=True)
         for _ in range(30):  # the dead core's directory lock takes a moment to free
             try:
                 child.start()
@@ -246,9 +241,5 @@ def launch(args: argparse.Namespace, argv: list[str]) -> int:
         print("vecstore serve: TLS needs both --tls-cert and --tls-key", file=sys.stderr)
         return 2
     launcher = Launcher(args, argv)
-    previous = {s: signal.signal(s, launcher.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with on_stop_signals(launcher.on_signal):
         return launcher.run()
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

@@ -29,9 +29,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
+
+from vecstore.server.supervise import on_stop_signals
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -161,20 +162,18 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     host = f"unix:{args.listen_unix}" if args.listen_unix else args.host
-    server = VecstoreServer(args.data, host, args.port, args.workers, options)
-    try:
-        server.start()  # VecstoreError (port taken, directory owned): cli.main reports it
-        if server.metrics_port is not None:
-            print(f"vecstore metrics on http://{args.metrics_host}:{server.metrics_port}/metrics",
-                  file=sys.stderr, flush=True)
-        print(f"vecstore serving {args.data} on {server.address}", flush=True)
-        while not stop.wait(0.5):
-            pass
-        print("vecstore serve: stopping", flush=True)
-    finally:
-        server.stop()
-        for s, h in previous.items():
-            signal.signal(s, h)
+    with on_stop_signals(on_signal):
+        server = VecstoreServer(args.data, host, args.port, args.workers, options)
+        try:
+            server.start()  # VecstoreError (port taken, directory owned): cli.main reports it
+            if server.metrics_port is not None:
+                print(f"vecstore metrics on http://{args.metrics_host}:"
+                      f"{server.metrics_port}/metrics", file=sys.stderr, flush=True)
+            print(f"vecstore serving {args.data} on {server.address}", flush=True)
+            while not stop.wait(0.5):
+                pass
+            print("vecstore serve: stopping", flush=True)
+        finally:
+            server.stop()
     return 0

@@ -17,31 +17,54 @@ supervision with the child's status, so a server that cannot run does not spin.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 
 MAX_RESTARTS = 10
 WINDOW_S = 60.0
 RETRY_S = 15.0  # how long a restart may keep hitting status 2 (port or lock still held)
 
 
-class RestartBudget:
-    """At most MAX_RESTARTS restarts within any WINDOW_S seconds: ``spend()`` records one now
-    and says whether it is still within the budget (False: give up, it cannot run)."""
+@contextlib.contextmanager
+def on_stop_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """``handler`` answers SIGTERM and SIGINT inside the block; the previous handlers are back
+    after it."""
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
-    def __init__(self) -> None:
+
+class RestartBudget:
+    """At most MAX_RESTARTS restarts within any WINDOW_S seconds. ``spend(who, status)``
+    records one now, says on stderr that ``who`` exited with ``status`` and is restarted, or
+    that it gave up, and returns whether it is still within the budget (False: give up, it
+    cannot run)."""
+
+    def __init__(self, program: str) -> None:
+        self._program = program  # what the messages start with
         self._times: deque[float] = deque()
 
-    def spend(self) -> bool:
+    def spend(self, who: str, status: int | None) -> bool:
         now = time.monotonic()
         self._times.append(now)
         while self._times and now - self._times[0] > WINDOW_S:
             self._times.popleft()
-        return len(self._times) <= MAX_RESTARTS
+        if len(self._times) > MAX_RESTARTS:
+            print(f"{self._program}: {who} restarted {MAX_RESTARTS} times within "
+                  f"{WINDOW_S:.0f} s; giving up", file=sys.stderr, flush=True)
+            return False
+        print(f"{self._program}: {who} exited with status {status}; restarting it",
+              file=sys.stderr, flush=True)
+        return True
 
 
 def child_arguments(argv: list[str]) -> list[str]:
@@ -73,7 +96,7 @@ class Supervisor:
         self.port: int | None = None
         self.stopping = threading.Event()
         self.child: subprocess.Popen | None = None
-        self.budget = RestartBudget()
+        self.budget = RestartBudget("vecstore serve --supervise")
 
     def _start(self) -> subprocess.Popen:
         args = self.args if self.port is None else _with_port(self.args, self.port)
@@ -109,12 +132,8 @@ class Supervisor:
                 return code
             if code != 2:
                 crashed_at = now
-                if not self.budget.spend():
-                    print(f"vecstore serve --supervise: {MAX_RESTARTS} restarts within "
-                          f"{WINDOW_S:.0f} s; giving up", file=sys.stderr, flush=True)
+                if not self.budget.spend("the server", code):
                     return code
-                print(f"vecstore serve --supervise: the server exited with status {code}; "
-                      "restarting it", file=sys.stderr, flush=True)
             else:
                 time.sleep(0.5)  # the dead server's port or lock is not free yet
             first = False
@@ -126,9 +145,5 @@ class Supervisor:
 def supervise(argv: list[str]) -> int:
     """Runs the supervisor for the command line ``argv`` (without the program name)."""
     sup = Supervisor(child_arguments(argv))
-    previous = {s: signal.signal(s, sup.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with on_stop_signals(sup.on_signal):
         return sup.run()
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

@@ -133,6 +133,8 @@ class Shard:
         self._serves_growing = bool(getattr(wal, "serves_growing", False))
         self._tso = tso
         self._specs = dict(specs)
+        # What each insert's append tells the node of the vector fields (JSON-able).
+        self._wire_specs = {n: [v.kind, v.dim] for n, v in self._specs.items()}
         self._pk_kind = pk_kind
         self._mu = threading.Lock()
         self._turn = threading.Condition(self._mu)  # signalled whenever a write publishes
@@ -250,8 +252,7 @@ class Shard:
             ts = self._tso.now()
             stamps = np.full(pks.shape[0], ts, np.uint64)
             segment = self.growing
-            extra = {"growing": [segment.segment_id, segment.staged_rows,
-                                 {n: [v.kind, v.dim] for n, v in self._specs.items()}]
+            extra = {"growing": [segment.segment_id, segment.staged_rows, self._wire_specs]
                      } if self._serves_growing else {}
             # The rows are applied from the caller's arrays, not by decoding the payload just
             # encoded: staged (copied, invisible until published). A big batch's WAL write and

@@ -66,6 +66,13 @@ class RoleProcess:
         self.last_heartbeat: dict[str, Any] = {}  # the newest Heartbeat reply (role counters)
         self._socket = self._logname = ""  # of the newest spawn
 
+    def current(self) -> tuple[int, rpc.Stub | None]:
+        """(generation, stub) of the running process, after any restart in progress: a caller
+        whose call fails passes the generation to the pool's ``on_failed``/``replace``, so the
+        process is replaced only if nobody did since; a None stub means it is not running."""
+        with self.lock:
+            return self.generation, self.stub
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -90,6 +91,42 @@ def ingest(client, name: str, start: int, stop_at: threading.Event, acked: list[
             failed.extend(range(lo, lo + 20))
             time.sleep(0.05)
         lo += 20
+
+
+@contextlib.contextmanager
+def ingesting(client, name: str, seed: int = 0):
+    """Runs :func:`ingest` into ``name`` in a thread while the block runs (stopped and joined on
+    leaving it); yields (acknowledged ids, failed ids), growing meanwhile."""
+    stop_at = threading.Event()
+    acked: list[int] = []
+    failed: list[int] = []
+    writer = threading.Thread(target=ingest, args=(client, name, 0, stop_at, acked, failed, seed))
+    writer.start()
+    try:
+        yield acked, failed
+    finally:
+        stop_at.set()
+        writer.join()
+
+
+def wait_until(predicate, what: str, timeout: float = 60, pause: float = 0.1) -> None:
+    """Polls ``predicate`` until it is true; AssertionError ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, what
+        time.sleep(pause)
+
+
+def until_accepted(write, what: str, timeout: float = 30, pause: float = 0.1):
+    """Calls ``write()`` until it raises no VecstoreError (a channel being recovered refuses
+    writes meanwhile) and returns its result; AssertionError ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return write()
+        except vecstore.VecstoreError:
+            assert time.monotonic() < deadline, what
+            time.sleep(pause)
 
 
 def ids_of(client, name: str) -> set[int]:

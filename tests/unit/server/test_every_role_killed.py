@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
 
-from tests.unit.server.conftest import ids_of, ingest, role_logs, spawn, stop, wait_ready
+from tests.unit.server.conftest import (
+    ids_of,
+    ingesting,
+    role_logs,
+    spawn,
+    stop,
+    wait_ready,
+    wait_until,
+)
 
 pymilvus = pytest.importorskip("pymilvus")
 
@@ -57,37 +64,20 @@ def _kill_every_role(data) -> None:
         port = wait_ready(proc)
         client = pymilvus.MilvusClient(f"http://127.0.0.1:{port}", timeout=60)
         client.create_collection("c", dimension=8)
-        stop_at = threading.Event()
-        acked: list[int] = []
-        failed: list[int] = []
-        writer = threading.Thread(target=ingest, args=(client, "c", 0, stop_at, acked, failed, 0))
-        writer.start()
-        killed = []
-        try:
+        with ingesting(client, "c") as (acked, failed):
             for role in ROLES:
                 time.sleep(1.0)
                 _, pid = _victim(data, role)
                 os.kill(pid, signal.SIGKILL)
-                killed.append((role, pid))
-                deadline = time.monotonic() + 60
-                while not _replaced(data, role, pid):
-                    assert time.monotonic() < deadline, f"{role}: {pid} was not replaced"
-                    time.sleep(0.1)
+                wait_until(lambda role=role, pid=pid: _replaced(data, role, pid),
+                           f"{role}: {pid} was not replaced")
             time.sleep(1.0)
             core = _status(data, "proxies")["core"]
             os.kill(core, signal.SIGKILL)
-            deadline = time.monotonic() + 60
-            while _status(data, "proxies")["core"] == core:
-                assert time.monotonic() < deadline, "the core was not restarted"
-                time.sleep(0.1)
+            wait_until(lambda: _status(data, "proxies")["core"] != core,
+                       "the core was not restarted")
             before = len(acked)
-            deadline = time.monotonic() + 60
-            while len(acked) < before + 200:
-                assert time.monotonic() < deadline, "writes did not resume after the core"
-                time.sleep(0.1)
-        finally:
-            stop_at.set()
-            writer.join()
+            wait_until(lambda: len(acked) >= before + 200, "writes did not resume after the core")
         got = ids_of(client, "c")
         assert set(acked) <= got, f"acknowledged rows lost: {sorted(set(acked) - got)[:10]}"
         assert got <= set(acked) | set(failed)

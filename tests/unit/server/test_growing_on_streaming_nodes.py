@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 
 import numpy as np
 import pytest
 
 import vecstore
-from tests.unit.server.conftest import spawn, stop, wait_ready
+from tests.unit.server.conftest import spawn, stop, until_accepted, wait_ready, wait_until
 from vecstore.streaming_node.mirror import GrowingMirrors
 from vecstore.streaming_node.records import encode_insert, join_parts
 from vecstore.transport import embedded
@@ -102,12 +101,9 @@ def test_a_segment_the_node_cannot_mirror_is_searched_by_the_server(tmp_path, on
     _insert(client, rng, list(range(200)), stored)
     dep = _deployment(client)
     dep.datadir.wal("c1")._failed(vecstore.VecstoreError("simulated"))  # the channel is recovered
-    while True:  # the write that meets the recovery fails; the ones after it succeed
-        try:
-            _insert(client, rng, list(range(200, 300)), stored)
-            break
-        except vecstore.VecstoreError:
-            pass
+    # The write that meets the recovery fails; the ones after it succeed.
+    until_accepted(lambda: _insert(client, rng, list(range(200, 300)), stored),
+                   "the channel was never recovered")
     # The recovered shard replayed rows 0-199 from the log: its segment is not mirrored.
     before = _served(client)
     _check_searches(client, rng, stored)
@@ -213,10 +209,8 @@ def test_the_nodes_growing_searches_are_in_the_metrics(tmp_path):
         client.insert("c", [{"id": i, "vector": v.tolist()} for i, v in enumerate(vectors)])
         for i in range(6):
             assert client.search("c", [vectors[i].tolist()], limit=1)[0][0]["id"] == i
-        deadline = time.monotonic() + 30
-        while _metric(data, "vecstore_streaming_node_growing_searches_total") < 6:
-            assert time.monotonic() < deadline, "the node's searches never reached the metrics"
-            time.sleep(0.2)
+        wait_until(lambda: _metric(data, "vecstore_streaming_node_growing_searches_total") >= 6,
+                   "the node's searches never reached the metrics", timeout=30, pause=0.2)
         assert _metric(data, "vecstore_streaming_node_mirrored_segments") >= 1
         client.close()
     finally:

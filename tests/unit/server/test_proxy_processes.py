@@ -9,12 +9,19 @@ import base64
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
 
-from tests.unit.server.conftest import alive, ids_of, ingest, spawn, stop, wait_ready
+from tests.unit.server.conftest import (
+    alive,
+    ids_of,
+    ingesting,
+    spawn,
+    stop,
+    wait_ready,
+    wait_until,
+)
 from vecstore.server.launcher import core_arguments
 
 pymilvus = pytest.importorskip("pymilvus")
@@ -25,13 +32,6 @@ PREFIX = "/milvus.proto.milvus.MilvusService/"
 
 def _status(data) -> dict:
     return json.loads((data / "proxies.json").read_text())
-
-
-def _wait(predicate, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def test_core_arguments_drop_what_the_launcher_and_proxies_take():
@@ -57,23 +57,16 @@ def test_sigkill_of_a_proxy_and_of_the_core_loses_no_acknowledged_row(tmp_path):
         via_dir.close()
         client = pymilvus.MilvusClient(f"http://127.0.0.1:{port}", timeout=60)
         client.create_collection("c", dimension=8)
-        stop_at = threading.Event()
-        acked: list[int] = []
-        failed: list[int] = []
-        writer = threading.Thread(target=ingest, args=(client, "c", 0, stop_at, acked, failed, 0))
-        writer.start()
-        try:
+        with ingesting(client, "c") as (acked, failed):
             time.sleep(0.8)
             os.kill(first["workers"][0]["pid"], signal.SIGKILL)  # a proxy
-            _wait(lambda: _status(data)["workers"][0]["generation"] == 1, "proxy not restarted")
+            wait_until(lambda: _status(data)["workers"][0]["generation"] == 1,
+                       "proxy not restarted")
             time.sleep(0.8)
             before = len(acked)
             os.kill(first["core"], signal.SIGKILL)  # the coordinator and the nodes' owner
-            _wait(lambda: _status(data)["core_generation"] == 1, "core not restarted")
-            _wait(lambda: len(acked) > before + 100, "writes did not resume after the core")
-        finally:
-            stop_at.set()
-            writer.join()
+            wait_until(lambda: _status(data)["core_generation"] == 1, "core not restarted")
+            wait_until(lambda: len(acked) > before + 100, "writes did not resume after the core")
         got = ids_of(client, "c")
         assert set(acked) <= got, "an acknowledged row was lost"
         assert got <= set(acked) | set(failed)
@@ -84,7 +77,7 @@ def test_sigkill_of_a_proxy_and_of_the_core_loses_no_acknowledged_row(tmp_path):
     finally:
         assert stop(proc) == 0
     pids = [status["core"], *(w["pid"] for w in status["workers"])]
-    _wait(lambda: not any(alive(p) for p in pids), "a child outlived the launcher", 15)
+    wait_until(lambda: not any(alive(p) for p in pids), "a child outlived the launcher", 15)
     assert not (data / "proxies.json").exists()
 
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 
 import pytest
 
 import vecstore
-from tests.unit.server.conftest import alive, ids_of, ingest, spawn, stop, wait_ready
+from tests.unit.server.conftest import (
+    alive,
+    ids_of,
+    ingesting,
+    spawn,
+    stop,
+    until_accepted,
+    wait_ready,
+    wait_until,
+)
 from vecstore.transport import embedded
 
 pytest.importorskip("grpc")
@@ -40,28 +48,16 @@ def test_sigkill_during_ingestion_loses_no_acknowledged_row(tmp_path, nodes):
     for name in ("a", "b"):
         client.create_collection(name, dimension=DIM)
     assert sorted(_status(data)["channels"].values()) == [0, 1]  # one channel per node
-    stop_at = threading.Event()
-    acked = {"a": [], "b": []}
-    failed = {"a": [], "b": []}
-    writers = [threading.Thread(target=ingest, args=(client, name, 0, stop_at, acked[name],
-                                                      failed[name], i))
-               for i, name in enumerate(("a", "b"))]
-    for t in writers:
-        t.start()
-    try:
+    with ingesting(client, "a", 0) as a, ingesting(client, "b", 1) as b:
         for round_ in range(2):
             time.sleep(0.6)
             victim = _status(data)["workers"][round_ % 2]
             os.kill(victim["pid"], signal.SIGKILL)
-            deadline = time.monotonic() + 60
-            while _status(data)["workers"][round_ % 2]["generation"] == victim["generation"]:
-                assert time.monotonic() < deadline, "the node was not replaced"
-                time.sleep(0.1)
+            wait_until(lambda v=victim, i=round_ % 2:
+                       _status(data)["workers"][i]["generation"] != v["generation"],
+                       "the node was not replaced")
         time.sleep(0.6)  # writes resume on the recovered shards
-    finally:
-        stop_at.set()
-        for t in writers:
-            t.join()
+    acked, failed = {"a": a[0], "b": b[0]}, {"a": a[1], "b": b[1]}
     status = _status(data)
     assert status["restarts"] == 2
     assert all(alive(w["pid"]) for w in status["workers"])
@@ -88,14 +84,8 @@ def test_a_node_answering_with_an_error_gets_its_channel_recovered(tmp_path, nod
     wal = _deployment(client).datadir.wal("c1")
     wal._failed(vecstore.VecstoreError("simulated"))  # what a write sees when the log fails
     pid_before = _status(data)["workers"][wal.node]["pid"]
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.insert("c", [{"id": 100, "vector": [0.0] * DIM}])
-            break
-        except vecstore.VecstoreError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    until_accepted(lambda: client.insert("c", [{"id": 100, "vector": [0.0] * DIM}]),
+                   "writes did not resume")
     assert ids_of(client, "c") == set(range(10)) | {100}
     status = _status(data)
     assert status["restarts"] == 0 and status["workers"][wal.node]["pid"] == pid_before
@@ -139,25 +129,16 @@ def test_pymilvus_ingestion_survives_streaming_node_sigkills(tmp_path):
         port = wait_ready(proc)
         client = pymilvus.MilvusClient(f"http://127.0.0.1:{port}", timeout=30)
         client.create_collection("c", dimension=DIM)
-        stop_at = threading.Event()
-        acked: list[int] = []
-        failed: list[int] = []
-        writer = threading.Thread(target=ingest, args=(client, "c", 0, stop_at, acked, failed, 0))
-        writer.start()
-        try:
+        with ingesting(client, "c") as (acked, failed):
             for _ in range(2):
                 time.sleep(0.8)
                 node = _status(data)["channels"]["c1"]
                 victim = _status(data)["workers"][node]
                 os.kill(victim["pid"], signal.SIGKILL)
-                deadline = time.monotonic() + 60
-                while _status(data)["workers"][node]["generation"] == victim["generation"]:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
+                wait_until(lambda n=node, v=victim:
+                           _status(data)["workers"][n]["generation"] != v["generation"],
+                           "the node was not replaced")
             time.sleep(0.8)
-        finally:
-            stop_at.set()
-            writer.join()
         got = ids_of(client, "c")
         assert set(acked) <= got and got <= set(acked) | set(failed)
         assert len(acked) > 100
@@ -182,14 +163,8 @@ def test_a_hung_node_is_fenced_and_its_channel_moves(tmp_path, nodes, monkeypatc
     hung = status["workers"][index]["pid"]
     os.kill(hung, signal.SIGSTOP)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                client.insert("c", [{"id": 100, "vector": [0.0] * DIM}])
-                break
-            except vecstore.VecstoreError:
-                assert time.monotonic() < deadline, "writes did not resume"
-                time.sleep(0.2)
+        until_accepted(lambda: client.insert("c", [{"id": 100, "vector": [0.0] * DIM}]),
+                       "writes did not resume", timeout=60, pause=0.2)
         assert not alive(hung) or _zombie(hung)  # fenced: killed, not left writing
         assert _status(data)["channels"]["c1"] != index or \
             _status(data)["workers"][index]["pid"] != hung
@@ -223,14 +198,8 @@ def test_a_failed_recovery_is_tried_again(tmp_path, nodes):
 
     dep.wal_nodes.on_channel_lost = flaky
     dep.datadir.wal("c1")._failed(vecstore.VecstoreError("simulated"))
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.insert("c", [{"id": 1, "vector": [1.0] * DIM}])
-            break
-        except vecstore.VecstoreError:
-            assert time.monotonic() < deadline, "the channel was never recovered"
-            time.sleep(0.1)
+    until_accepted(lambda: client.insert("c", [{"id": 1, "vector": [1.0] * DIM}]),
+                   "the channel was never recovered")
     assert calls == ["c1", "c1"]
     assert ids_of(client, "c") == {1}
     client.close()

@@ -53,3 +53,19 @@ def test_supervise_needs_the_command_line():
     from vecstore.cli import main
 
     assert main(["serve", "--data", "unused", "--supervise"]) == 2
+
+
+def test_the_restart_budget_gives_up_after_max_restarts_within_the_window(monkeypatch, capsys):
+    from vecstore.server import supervise
+
+    now = [1000.0]
+    monkeypatch.setattr(supervise.time, "monotonic", lambda: now[0])
+    budget = supervise.RestartBudget("vecstore serve")
+    for _ in range(supervise.MAX_RESTARTS):
+        assert budget.spend("the core", -9)
+    err = capsys.readouterr().err
+    assert "vecstore serve: the core exited with status -9; restarting it" in err
+    assert not budget.spend("the core", -9)
+    assert "restarted 10 times within 60 s; giving up" in capsys.readouterr().err
+    now[0] += supervise.WINDOW_S + 1  # the earlier restarts leave the window
+    assert budget.spend("the core", 1)
