@@ -53,7 +53,9 @@ def growing_part(view: object, segment_id: int = -1,
     """A growing view as a read part: always searched exactly, so index parameters do not
     apply. ``remote`` (``ShardSnapshot.search_growing``) runs the vector search on the streaming
     node that holds a copy of segment ``segment_id``; where it cannot, the view is searched
-    here, with the same result."""
+    here, with the same result. Not marked ``remote``: searched in the calling thread, not in
+    the query-node fan-out (with growing parts in it the fault test missed a sealed row in 2
+    of 5 runs, 0 of 10 without; the cause is not found yet, see bench/RESULTS.md)."""
     def search_rows(f: str, q: np.ndarray, k: int, metric: str, allow: np.ndarray | None,
                     params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
         if remote is not None:
@@ -63,8 +65,7 @@ def growing_part(view: object, segment_id: int = -1,
         return view.search_rows(f, q, k, metric, allow)  # type: ignore[attr-defined]
 
     return Part(view.pks, view.timestamps, lambda: view.scalars,  # type: ignore[attr-defined]
-                lambda f: view.vectors[f], search_rows, view.rows,  # type: ignore[attr-defined]
-                remote=remote is not None)
+                lambda f: view.vectors[f], search_rows, view.rows)  # type: ignore[attr-defined]
 
 
 def sealed_part(sealed: object) -> Part:
